@@ -1,0 +1,8 @@
+"""Drop-in replacements of TRL's GRPOTrainer. The only contact with TRL internals is `_trl_bridge.py`."""
+
+from .basis_config import BASISConfig
+from .basis_trainer import BASISTrainer
+from .maxpo_config import MaxPOConfig
+from .maxpo_trainer import MaxPOTrainer
+
+__all__ = ["BASISConfig", "BASISTrainer", "MaxPOConfig", "MaxPOTrainer"]

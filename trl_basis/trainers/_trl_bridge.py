@@ -1,0 +1,189 @@
+"""The one place where trl_basis touches TRL's `GRPOTrainer` internals.
+
+`GRPOTrainer._generate_and_score_completions` samples, scores and computes GRPO's group advantages in one long
+method. Instead of copying it, both trainers of this package hook into it at two narrow points:
+
+1. `_calculate_rewards` returns the rewards of the WHOLE generation batch (all processes, all `steps_per_generation`
+   micro-batches), gathered by TRL. We keep that tensor, together with the dataset columns the estimator needs
+   (gathered in the same row order), and the number of local rows.
+2. After `_generate_and_score_completions` returns, we replace `output["advantages"]` (this process's slice) with
+   our own estimator evaluated on the global batch, and fix the advantages TRL keeps for its completions table.
+
+Everything else (generation, vLLM, DeepSpeed, PEFT, every loss type, KL, logging backends) is TRL's, unchanged.
+A subclass only implements `_compute_advantages(rewards, columns) -> (advantages, metrics)`.
+If a TRL release renames these methods, this file is the only one to update.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from accelerate.utils import gather_object
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from trl import GRPOTrainer
+
+ESTIMATOR_STATE_FILE = "trl_basis_state.json"
+
+
+@dataclass
+class GatheredBatch:
+    """Rewards of the global generation batch, as TRL gathered them, plus the columns the estimator asked for."""
+
+    rewards_per_func: torch.Tensor  # (B_global, num_reward_funcs), NaN where a function returned None
+    columns: dict[str, list[Any]]  # column name -> B_global values, same row order as the rewards
+    num_local: int  # rows on this process; this process owns rows [rank * num_local, (rank + 1) * num_local)
+
+
+class AdvantageEstimatorTrainer(GRPOTrainer):
+    """`GRPOTrainer` whose advantages come from `_compute_advantages` on the global generation batch.
+
+    Subclasses set `_estimator_columns` (dataset columns to gather alongside the rewards) and implement
+    `_compute_advantages`. They may keep state for checkpoints in `self._estimator_state` (a JSON-serialisable
+    dict); it is written next to each checkpoint and restored on resume.
+    """
+
+    _estimator_columns: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs):
+        self._gathered: GatheredBatch | None = None
+        self._estimator_state: dict[str, Any] = {}
+        super().__init__(*args, **kwargs)
+        if self.multi_objective_aggregation != "sum_then_normalize":
+            raise ValueError(
+                f"{type(self).__name__} estimates advantages from the weighted SUM of the reward functions; set "
+                f"multi_objective_aggregation='sum_then_normalize' (got {self.multi_objective_aggregation!r})."
+            )
+
+    # ------------------------------------------------------------------ hooks into GRPOTrainer
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        # TRL gathers the rewards across processes; gather our columns the same way so rows line up.
+        columns = {name: gather_object([example.get(name) for example in inputs]) for name in self._estimator_columns}
+        self._gathered = GatheredBatch(rewards_per_func, columns, num_local=len(prompts))
+        return rewards_per_func
+
+    def _generate_and_score_completions(self, inputs):
+        output = super()._generate_and_score_completions(inputs)
+        if not self.model.training:  # evaluation keeps TRL's advantages: they only feed the eval loss
+            return output
+        batch, self._gathered = self._gathered, None
+        rewards = self.weighted_rewards(batch.rewards_per_func)
+        advantages, metrics = self._compute_advantages(rewards, batch)
+        # Rows whose reward functions all returned None carry no signal (as in TRL): advantage 0, never NaN.
+        advantages = torch.nan_to_num(advantages.to(torch.float32), nan=0.0)
+
+        start = self.accelerator.process_index * batch.num_local
+        local = advantages[start : start + batch.num_local]
+        output["advantages"] = local.to(device=output["advantages"].device, dtype=output["advantages"].dtype)
+
+        # TRL appended its own advantages for the completions table; overwrite them with ours.
+        logged = self._logs["advantages"]
+        for _ in range(min(len(advantages), len(logged))):
+            logged.pop()
+        logged.extend(advantages.tolist())
+
+        for name, value in metrics.items():
+            self._metrics["train"][name].append(float(value))
+        return output
+
+    def _compute_advantages(
+        self, rewards: torch.Tensor, batch: GatheredBatch
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Advantages `(B_global,)` for the weighted rewards `(B_global,)` (NaN = unscorable) of the global batch.
+
+        `batch` holds the per-function rewards and the gathered `_estimator_columns`. Returns the advantages (NaN
+        rows are zeroed by the caller) and the metrics to log under `self._metrics["train"]`.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ helpers shared by both trainers
+    def weighted_rewards(self, rewards_per_func: torch.Tensor) -> torch.Tensor:
+        """TRL's scalar reward: the weighted sum of the reward functions, NaN where every function returned None."""
+        weights = self.reward_weights.to(rewards_per_func.device, rewards_per_func.dtype)
+        rewards = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
+        rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+        return rewards
+
+    def describe_reward_ranges(self, rewards_per_func: torch.Tensor) -> str:
+        """One line per reward function: its name, weight and the range it returned (for error messages)."""
+        parts = []
+        for i, name in enumerate(self.reward_func_names):
+            col = rewards_per_func[:, i]
+            col = col[~torch.isnan(col)]
+            seen = f"[{col.min().item():.4g}, {col.max().item():.4g}]" if col.numel() else "no value"
+            parts.append(f"{name} (weight {self.reward_weights[i].item():.4g}) returned {seen}")
+        return "; ".join(parts)
+
+    def sample_and_score(self, examples: list[dict[str, Any]]) -> torch.Tensor:
+        """Generate one completion per example with TRL's own generation path and return the GLOBAL rewards.
+
+        Uses `_generate` (HF generate, paged generation or vLLM, under DeepSpeed/FSDP unwrapping as TRL does) and
+        `_calculate_rewards` (which gathers across processes), so every process must call it in lockstep with the
+        same number of examples. Returns `(num_processes * len(examples), num_reward_funcs)`.
+        """
+        prompts = [example["prompt"] for example in examples]
+        with torch.no_grad():
+            _, completion_ids, _, completions, *_ = self._generate(prompts)
+        return super()._calculate_rewards(examples, prompts, completions, completion_ids)
+
+    # ------------------------------------------------------------------ checkpoint state
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        if self.args.should_save and self._estimator_state:
+            folder = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            with open(os.path.join(folder, ESTIMATOR_STATE_FILE), "w") as f:
+                json.dump(self._estimator_state, f)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        super()._load_optimizer_and_scheduler(checkpoint)
+        path = os.path.join(checkpoint, ESTIMATOR_STATE_FILE) if checkpoint is not None else None
+        if path is not None and os.path.exists(path):
+            with open(path) as f:
+                self._estimator_state = json.load(f)
+
+
+def finite_mean(values: torch.Tensor) -> float:
+    """Mean of the finite entries, 0.0 when there are none (so logs never show NaN)."""
+    values = values[torch.isfinite(values)]
+    return values.double().mean().item() if values.numel() else 0.0
+
+
+def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:
+    """Divide advantages by their standard deviation over the batch (`"batch"`) or each group (`"group"`).
+
+    `"none"` returns them unchanged (the only choice that keeps the policy gradient exactly unbiased). Rows with a
+    NaN advantage are ignored in the std; a std of 0 leaves the advantages as they are (they are all 0 then).
+    """
+    if mode == "none":
+        return advantages
+    if mode == "batch":
+        std = _nanstd(advantages.unsqueeze(0)).expand_as(advantages.unsqueeze(0)).squeeze(0)
+    elif mode == "group":
+        if group_size is None:
+            raise ValueError("advantage_scaling='group' needs a group size.")
+        grouped = advantages.view(-1, group_size)
+        std = _nanstd(grouped).unsqueeze(1).expand_as(grouped).reshape(-1)
+    else:
+        raise ValueError(f"Unknown advantage scaling {mode!r}; use 'none', 'batch' or 'group'.")
+    return advantages / (std + 1e-4)
+
+
+def _nanstd(x: torch.Tensor) -> torch.Tensor:
+    """Row-wise std (Bessel-corrected) of the non-NaN entries of a 2-D tensor; 0 where fewer than 2 are valid."""
+    valid = ~torch.isnan(x)
+    count = valid.sum(dim=1)
+    mean = torch.where(valid, x, 0).sum(dim=1) / count.clamp(min=1)
+    sq = torch.where(valid, (x - mean.unsqueeze(1)) ** 2, 0).sum(dim=1)
+    return torch.where(count > 1, (sq / (count - 1).clamp(min=1)).sqrt(), torch.zeros_like(mean))
+
+
+def linear_schedule(start: float, end: float, progress: float) -> float:
+    """Linear interpolation from `start` to `end` as `progress` goes from 0 to 1 (clamped)."""
+    progress = min(max(progress, 0.0), 1.0)
+    return start + (end - start) * progress

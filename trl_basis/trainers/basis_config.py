@@ -1,0 +1,174 @@
+"""Configuration of `BASISTrainer`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from trl import GRPOConfig
+
+
+@dataclass
+class BASISConfig(GRPOConfig):
+    r"""
+    Configuration class for [`BASISTrainer`]: BASIS (Batchwise Advantage estimation from Single-rollout Information
+    Sharing, [arXiv 2605.27293](https://arxiv.org/abs/2605.27293)).
+
+    BASIS samples ONE completion per prompt. The baseline of each prompt is a weighted average of the OTHER prompts'
+    rewards in the global generation batch, with weights from offline reference values `v_x(β)`, and one temperature
+    `β` recalibrated every step (see `ALGORITHMS.md`, §1). `num_generations` is therefore fixed to 1; every other
+    parameter of [`GRPOConfig`] keeps its meaning (loss types, KL `beta`, vLLM, PEFT, logging), except
+    `scale_rewards`, which BASIS does not use (see `advantage_scaling`).
+
+    Parameters:
+        num_reference_samples (`int`, *optional*, defaults to `8`):
+            Number `N` of completions sampled per training prompt from the reference (initial) policy in the offline
+            stage. `0` means "never sample": the dataset must then hold `reference_rewards_column`.
+        reference_rewards_column (`str`, *optional*, defaults to `"reference_rewards"`):
+            Dataset column holding each prompt's `N` reference rewards (a list of floats in `[0, 1]`). When it is
+            missing, the trainer runs the offline stage and adds it.
+        reference_cache_dir (`str` or `None`, *optional*, defaults to `"~/.cache/trl_basis/reference_rewards"`):
+            Where the offline stage caches its results, keyed by model, data, reward functions and sampling settings,
+            so that a restart or a second run does not sample again. `None` disables the cache. The environment
+            variable `TRL_BASIS_CACHE` overrides the default.
+        reference_batch_size (`int`, *optional*, defaults to `64`):
+            Prompts per process per generation call in the offline stage (each is sampled `N` times).
+        basis_beta_num (`int`, *optional*, defaults to `230`):
+            Number `G` of temperatures in the calibration grid.
+        basis_beta_min (`float`, *optional*, defaults to `0.01`):
+            Smallest temperature of the (log-spaced) grid.
+        basis_beta_max (`float`, *optional*, defaults to `5.0`):
+            Largest temperature of the grid.
+        basis_epsilon (`float`, *optional*, defaults to `1e-3`):
+            A prompt is active (enters the other prompts' baselines) when its value satisfies
+            `ε ≤ v(β) ≤ 1 − ε`.
+        basis_fallback (`str`, *optional*, defaults to `"zero"`):
+            Baseline of a prompt outside the active set or with no other active prompt: `"zero"` (the paper's
+            choice) or `"initial"` (its initial value `v(β)`).
+        basis_exact (`bool`, *optional*, defaults to `False`):
+            Calibrate `β` separately for every prompt without that prompt's reward (O(G·B²)), which makes the
+            gradient exactly unbiased. Off by default: the default calibration leaks `r_i` into `β` at O(1/B).
+        advantage_scaling (`str`, *optional*, defaults to `"batch"`):
+            `"batch"` divides the advantages by their standard deviation over the global batch (REINFORCE++ style);
+            `"none"` keeps `A_i = r_i − b_i`.
+        filter_constant_prompts (`bool`, *optional*, defaults to `True`):
+            Drop training prompts whose `N` reference rewards are all equal (all right or all wrong): they carry no
+            usable information for the value estimate.
+    """
+
+    num_generations: int | None = field(
+        default=1,
+        metadata={"help": "BASIS samples one completion per prompt; any other value is rejected."},
+    )
+    num_generations_eval: int | None = field(
+        default=1,
+        metadata={"help": "Number of completions per prompt during evaluation (defaults to 1, like training)."},
+    )
+    num_reference_samples: int = field(
+        default=8,
+        metadata={
+            "help": "Number N of completions sampled per training prompt from the reference policy in the offline "
+            "stage. 0 means the dataset must already hold the reference rewards column."
+        },
+    )
+    reference_rewards_column: str = field(
+        default="reference_rewards",
+        metadata={"help": "Dataset column with each prompt's N reference rewards; computed offline when missing."},
+    )
+    reference_cache_dir: str | None = field(
+        default_factory=lambda: os.environ.get(
+            "TRL_BASIS_CACHE", os.path.join("~", ".cache", "trl_basis", "reference_rewards")
+        ),
+        metadata={"help": "Cache of the offline stage (keyed by model, data and settings); None disables it."},
+    )
+    reference_batch_size: int = field(
+        default=64,
+        metadata={"help": "Prompts per process per generation call in the offline stage."},
+    )
+    basis_beta_num: int = field(default=230, metadata={"help": "Number of temperatures in the β grid."})
+    basis_beta_min: float = field(default=0.01, metadata={"help": "Smallest β of the log-spaced grid."})
+    basis_beta_max: float = field(default=5.0, metadata={"help": "Largest β of the log-spaced grid."})
+    basis_epsilon: float = field(
+        default=1e-3,
+        metadata={"help": "Prompts with ε ≤ v(β) ≤ 1 − ε are active and enter the other prompts' baselines."},
+    )
+    basis_fallback: str = field(
+        default="zero",
+        metadata={
+            "help": "Baseline of inactive prompts: 'zero' (the paper's choice) or 'initial' (their value v(β)).",
+            "choices": ["zero", "initial"],
+        },
+    )
+    basis_exact: bool = field(
+        default=False,
+        metadata={"help": "Calibrate β for each prompt without its own reward (O(G·B²), exactly unbiased)."},
+    )
+    advantage_scaling: str = field(
+        default="batch",
+        metadata={
+            "help": "'batch': divide the advantages by their std over the global batch; 'none': keep r - b.",
+            "choices": ["batch", "none"],
+        },
+    )
+    filter_constant_prompts: bool = field(
+        default=True,
+        metadata={"help": "Drop training prompts whose reference rewards are all equal."},
+    )
+
+    def __post_init__(self):
+        if self.num_generations != 1:
+            raise ValueError(
+                f"BASIS samples exactly one completion per prompt; got num_generations={self.num_generations}. "
+                "Leave num_generations at 1 (use MaxPOConfig or GRPOConfig for group sampling)."
+            )
+        num_generations_eval = self.num_generations_eval or 1
+        # GRPOConfig.__post_init__ rejects num_generations < 2 because GRPO's baseline is the group mean. BASIS's
+        # baseline comes from the other prompts of the batch instead, so we let GRPOConfig validate everything else
+        # with a group size that divides every batch it checks, then restore 1.
+        self.num_generations = self._placeholder_group_size(self.per_device_train_batch_size)
+        self.num_generations_eval = self._placeholder_group_size(self.per_device_eval_batch_size)
+        try:
+            super().__post_init__()
+        finally:
+            self.num_generations = 1
+            self.num_generations_eval = num_generations_eval
+        self._check_basis_fields()
+
+    def _placeholder_group_size(self, per_device_batch_size: int) -> int:
+        # Each batch GRPOConfig checks is a multiple of the per-device batch size (or, with a batch of 1 per
+        # device, of the number of processes times the steps per generation).
+        if per_device_batch_size >= 2:
+            return per_device_batch_size
+        if self.generation_batch_size is not None and self.generation_batch_size >= 2:
+            return self.generation_batch_size
+        steps = self.steps_per_generation or self.gradient_accumulation_steps
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if steps * world >= 2:
+            return steps * world
+        raise ValueError(
+            "BASIS needs at least 2 prompts in each generation batch (a prompt's baseline is built from the OTHER "
+            "prompts). Increase per_device_train_batch_size, steps_per_generation or the number of processes."
+        )
+
+    def _check_basis_fields(self) -> None:
+        if self.generation_batch_size < 2:
+            raise ValueError(
+                f"BASIS needs at least 2 prompts per generation batch; got generation_batch_size="
+                f"{self.generation_batch_size}. Increase per_device_train_batch_size or steps_per_generation."
+            )
+        if self.num_reference_samples < 0:
+            raise ValueError(f"num_reference_samples must be >= 0; got {self.num_reference_samples}.")
+        if self.reference_batch_size < 1:
+            raise ValueError(f"reference_batch_size must be >= 1; got {self.reference_batch_size}.")
+        if self.basis_beta_num < 1:
+            raise ValueError(f"basis_beta_num must be >= 1; got {self.basis_beta_num}.")
+        if not 0 < self.basis_beta_min <= self.basis_beta_max:
+            raise ValueError(
+                f"Need 0 < basis_beta_min <= basis_beta_max; got {self.basis_beta_min} and {self.basis_beta_max}."
+            )
+        if not 0 <= self.basis_epsilon < 0.5:
+            raise ValueError(f"basis_epsilon must be in [0, 0.5); got {self.basis_epsilon}.")
+        if self.basis_fallback not in ("zero", "initial"):
+            raise ValueError(f"basis_fallback must be 'zero' or 'initial'; got {self.basis_fallback!r}.")
+        if self.advantage_scaling not in ("batch", "none"):
+            raise ValueError(f"advantage_scaling must be 'batch' or 'none'; got {self.advantage_scaling!r}.")

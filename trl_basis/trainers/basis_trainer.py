@@ -1,0 +1,221 @@
+"""BASISTrainer: one completion per prompt with the batchwise β-calibrated baseline (ALGORITHMS.md §1)."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+import torch
+from accelerate.utils import broadcast_object_list
+from datasets import Dataset
+from tqdm.auto import tqdm
+
+from ..advantages import beta_grid, calibrate_beta, reference_values
+from ..references import load_cached_rewards, model_fingerprint, reference_cache_key, save_cached_rewards
+from ._trl_bridge import AdvantageEstimatorTrainer, scale_advantages
+from .basis_config import BASISConfig
+
+# Weighted rewards a hair outside [0, 1] are float round-off of weights that sum to 1, not user error.
+_RANGE_TOLERANCE = 1e-5
+
+
+class BASISTrainer(AdvantageEstimatorTrainer):
+    """Trainer for BASIS ([arXiv 2605.27293](https://arxiv.org/abs/2605.27293)), a drop-in `GRPOTrainer`.
+
+    Each step samples ONE completion per prompt. The advantage of prompt i is `A_i = r_i − b_i(β_t)`, where `b_i` is
+    the leave-one-out best linear unbiased estimate of its value from the OTHER prompts' rewards in the global batch,
+    weighted by offline reference values `v_x(β)`, and `β_t` minimises the leave-one-out error on the batch
+    (`trl_basis.advantages.calibrate_beta`). The reference rewards come from a dataset column or, when it is missing,
+    from an offline stage run at construction (cached on disk; see `trl_basis.estimate_reference_rewards`).
+
+    Arguments are those of `GRPOTrainer`; `args` is a [`BASISConfig`].
+    """
+
+    _tag_names = ["trl", "basis", "trl_basis"]
+    _name = "BASIS"
+    _paper = {
+        "title": "BASIS: Batchwise Advantage Estimation from Single-Rollout Information Sharing for LLM Reasoning",
+        "id": "2605.27293",
+        # docstyle-ignore
+        "citation": textwrap.dedent("""\
+            @article{gong2026basis,
+                title        = {{BASIS: Batchwise Advantage Estimation from Single-Rollout Information Sharing for LLM Reasoning}},
+                author       = {Shijin Gong and Erhan Xu and Kai Ye and Francesco Quinzan and Giulia Livieri and Chengchun Shi},
+                year         = 2026,
+                eprint       = {arXiv:2605.27293},
+            }"""),
+    }
+
+    def __init__(self, model, reward_funcs=None, args: BASISConfig | None = None, train_dataset=None, **kwargs):
+        if args is None:
+            model_name = model if isinstance(model, str) else model.config._name_or_path
+            args = BASISConfig(f"{str(model_name).split('/')[-1]}-BASIS")
+        if not isinstance(args, BASISConfig):
+            raise TypeError(f"BASISTrainer needs a BASISConfig; got {type(args).__name__}.")
+        column = args.reference_rewards_column
+        self._estimator_columns = (column,)
+        train_dataset = _check_dataset(train_dataset, args)  # cheap checks before the model loads
+        super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
+
+        self._betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
+        if column not in self.train_dataset.column_names:
+            self.train_dataset = self._attach_reference_rewards(self.train_dataset)
+            if args.filter_constant_prompts:
+                self.train_dataset = _filter_constant_prompts(self.train_dataset, column)
+            _check_size(self.train_dataset, args, after="filtering prompts with constant reference rewards")
+        self._estimator_state = {"beta": []}
+
+    # ------------------------------------------------------------------ online: the advantage
+    def _compute_advantages(self, rewards, batch):
+        self._check_reward_range(rewards, batch.rewards_per_func)
+        refs = torch.tensor(
+            batch.columns[self.args.reference_rewards_column], dtype=torch.float64, device=rewards.device
+        )
+        betas = self._betas.to(rewards.device)
+        table = reference_values(refs, betas)  # (B, G): v_x(β) for every prompt and grid point
+        result = calibrate_beta(
+            rewards,
+            table,
+            betas,
+            epsilon=self.args.basis_epsilon,
+            fallback=self.args.basis_fallback,
+            exact=self.args.basis_exact,
+        )
+        valid = ~torch.isnan(rewards)
+        advantages = scale_advantages(rewards.double() - result.baseline, self.args.advantage_scaling)
+
+        index = int(torch.as_tensor(result.index).double().mean().round().item())  # per-row in exact mode
+        beta = float(torch.as_tensor(result.beta).double().mean().item())
+        num_valid = int(valid.sum().item())
+        self._estimator_state["beta"].append(beta)
+        metrics = {
+            "basis/beta": beta,
+            "basis/criterion": result.criterion[index].item(),
+            "basis/initial_criterion": result.initial_criterion[index].item(),
+            "basis/active_fraction": int(result.num_active) / max(num_valid, 1),
+            "basis/baseline_mean": result.baseline[valid].double().mean().item() if num_valid else 0.0,
+            "basis/fallback_count": int(result.num_fallback),
+        }
+        return advantages, metrics
+
+    def _check_reward_range(self, rewards: torch.Tensor, rewards_per_func: torch.Tensor) -> None:
+        valid = rewards[~torch.isnan(rewards)]
+        if valid.numel() and (valid.min() < -_RANGE_TOLERANCE or valid.max() > 1 + _RANGE_TOLERANCE):
+            raise ValueError(
+                f"BASIS needs the weighted reward in [0, 1], got values in [{valid.min().item():.4g}, "
+                f"{valid.max().item():.4g}]: {self.describe_reward_ranges(rewards_per_func)}. Rescale the reward "
+                "function(s) or set reward_weights so that the weighted sum stays in [0, 1] (for example weights "
+                "that sum to 1 over rewards in [0, 1])."
+            )
+        rewards.clamp_(0.0, 1.0)  # only round-off remains outside
+
+    # ------------------------------------------------------------------ offline: the reference rewards
+    def _attach_reference_rewards(self, dataset: Dataset) -> Dataset:
+        """Add the reference-reward column, from the cache when possible, else by sampling (sharded, gathered)."""
+        args = self.args
+        fields = {
+            "model": model_fingerprint(self.accelerator.unwrap_model(self.model)),
+            "reward_funcs": self.reward_func_names,
+            "reward_weights": self.reward_weights.tolist(),
+            "num_samples": args.num_reference_samples,
+            "generation": [args.max_completion_length, args.temperature, args.top_p, args.top_k, args.min_p],
+            "generation_kwargs": args.generation_kwargs,
+            "repetition_penalty": args.repetition_penalty,
+            "chat_template_kwargs": args.chat_template_kwargs,
+        }
+        key = reference_cache_key(fields, dataset["prompt"])
+        rewards = load_cached_rewards(args.reference_cache_dir, key, len(dataset))
+        if rewards is None:
+            rewards = self._sample_reference_rewards(dataset)
+            if self.accelerator.is_main_process:
+                save_cached_rewards(args.reference_cache_dir, key, rewards, fields)
+            self.accelerator.wait_for_everyone()
+        # The offline stage must not leak into the first logged training metrics.
+        for mode in ("train", "eval"):
+            self._metrics[mode].clear()
+        self._pending_metrics.clear()
+        self._pending_extra_logs.clear()
+        return dataset.add_column(args.reference_rewards_column, rewards)
+
+    def _sample_reference_rewards(self, dataset: Dataset) -> list[list[float]]:
+        """`(P, N)` rewards of N completions per prompt; process r samples a contiguous block of each chunk."""
+        n, chunk = self.args.num_reference_samples, self.args.reference_batch_size
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        rows: list[list[float]] = []
+        progress = tqdm(
+            total=len(dataset),
+            desc=f"BASIS reference rewards ({n} samples/prompt)",
+            disable=not self.accelerator.is_local_main_process,
+        )
+        for start in range(0, len(dataset), world * chunk):
+            stop = min(start + world * chunk, len(dataset))
+            # Every process generates `chunk` prompts (padding with the last prompt) so collectives stay in step.
+            mine = [min(start + rank * chunk + j, stop - 1) for j in range(chunk)]
+            examples = [dataset[i] for i in mine for _ in range(n)]
+            rewards_per_func = self.sample_and_score(examples)
+            rewards = self.weighted_rewards(rewards_per_func)
+            self._check_reward_range(rewards, rewards_per_func)
+            per_prompt = rewards.view(world * chunk, n).tolist()
+            order = [start + r * chunk + j for r in range(world) for j in range(chunk)]
+            rows.extend(row for i, row in zip(order, per_prompt, strict=True) if i < stop)
+            progress.update(stop - start)
+        progress.close()
+        # Every process computed the same gathered list; make the main process's copy authoritative.
+        return broadcast_object_list([rows])[0]
+
+
+def _check_dataset(train_dataset: Any, args: BASISConfig) -> Any:
+    if train_dataset is None:
+        raise ValueError("BASISTrainer needs a train_dataset with a 'prompt' column.")
+    column = args.reference_rewards_column
+    columns = train_dataset.column_names or []
+    if "prompt" not in columns:
+        raise ValueError(f"train_dataset has no 'prompt' column (columns: {columns}); add one in TRL's format.")
+    if column in columns:
+        lengths = {len(r) for r in train_dataset[column]}
+        if 0 in lengths:
+            raise ValueError(f"Column {column!r} has rows with zero reference rewards; give each prompt N >= 1.")
+        if args.filter_constant_prompts:
+            train_dataset = _filter_constant_prompts(train_dataset, column)
+        _check_size(train_dataset, args, after="filtering prompts with constant reference rewards")
+        return train_dataset
+    if args.num_reference_samples == 0:
+        raise ValueError(
+            f"train_dataset has no {column!r} column and num_reference_samples=0. Either add the column (a list "
+            "of reference rewards in [0, 1] per prompt, e.g. from `trl_basis.estimate_reference_rewards`) or set "
+            "num_reference_samples >= 1 to sample them before training."
+        )
+    if not isinstance(train_dataset, Dataset):
+        raise ValueError(
+            f"The offline stage needs a map-style Dataset; got {type(train_dataset).__name__} without a {column!r} "
+            "column. Precompute the column with `trl_basis.estimate_reference_rewards` on a map-style dataset."
+        )
+    _check_size(train_dataset, args, after="loading")
+    return train_dataset
+
+
+def _check_size(dataset: Any, args: BASISConfig, after: str) -> None:
+    if isinstance(dataset, Dataset) and len(dataset) < args.generation_batch_size:
+        raise ValueError(
+            f"Only {len(dataset)} training prompts remain after {after}, fewer than one generation batch "
+            f"(generation_batch_size={args.generation_batch_size}). Use more prompts, a smaller "
+            "per_device_train_batch_size/steps_per_generation"
+            + (", or filter_constant_prompts=False." if args.filter_constant_prompts else ".")
+        )
+
+
+def _filter_constant_prompts(dataset: Any, column: str) -> Any:
+    """Keep prompts whose valid reference rewards are not all equal (constant ones carry no value information)."""
+
+    def informative(example: dict[str, Any]) -> bool:
+        values = [v for v in example[column] if v is not None and v == v]  # v == v drops NaN
+        return len(values) > 1 and max(values) > min(values)
+
+    filtered = dataset.filter(informative)
+    if isinstance(dataset, Dataset) and len(filtered) == 0:
+        raise ValueError(
+            f"No prompt is left after filtering prompts whose {column!r} are all equal: the reference policy solves "
+            "every prompt always or never. Use harder/easier prompts, more reference samples "
+            "(num_reference_samples), or filter_constant_prompts=False."
+        )
+    return filtered

@@ -1,0 +1,99 @@
+"""MaxPOTrainer: group sampling that optimises max@K / pass@K with the Leave-Two-Out advantage (ALGORITHMS.md §2)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import torch
+
+from ..advantages import max_at_k, maxpo_advantages, pkpo_advantages
+from ._trl_bridge import AdvantageEstimatorTrainer, linear_schedule, scale_advantages
+from .maxpo_config import MaxPOConfig
+
+_PKPO_BASELINES = {"pkpo": "none", "pkpo_loo": "loo", "pkpo_loo_minus_one": "loo_minus_one"}
+
+
+def group_advantages(rewards: torch.Tensor, k: int, estimator: str) -> torch.Tensor:
+    """Trainer-scale advantages `(num_groups, B)` of fully scored groups: the estimator times the group size B.
+
+    With `estimator="l2o"` this is `B · K/(B−K) · (q_i − ρ̂_K)`, which is RLOO's `r_i − mean(others)` at `K = 1`.
+    """
+    group_size = rewards.shape[1]
+    if estimator == "l2o":
+        return maxpo_advantages(rewards, k) * group_size
+    if estimator in _PKPO_BASELINES:
+        return pkpo_advantages(rewards, k, baseline=_PKPO_BASELINES[estimator]) * group_size
+    if estimator == "grpo":
+        return rewards.double() - rewards.double().mean(dim=1, keepdim=True)
+    raise ValueError(f"Unknown advantage estimator {estimator!r}.")
+
+
+class MaxPOTrainer(AdvantageEstimatorTrainer):
+    """Trainer for MaxPO ([arXiv 2606.06080](https://arxiv.org/abs/2606.06080)), a drop-in `GRPOTrainer`.
+
+    Each prompt gets `num_generations` completions. Their advantages target the max@K objective (pass@K for binary
+    rewards) with the Leave-Two-Out estimator: unbiased, and exactly centred in every group. Groups may span
+    processes: advantages are computed on the gathered global batch and then sliced per process. A group with
+    unscorable completions (every reward function returned None) is estimated on its scored completions only, and
+    gets zero advantages when fewer than K+1 remain.
+
+    Arguments are those of `GRPOTrainer`; `args` is a [`MaxPOConfig`].
+    """
+
+    _tag_names = ["trl", "maxpo", "trl_basis"]
+    _name = "MaxPO"
+    _paper = {
+        "title": "On Advantage Estimates for Max@K Policy Gradients",
+        "id": "2606.06080",
+        # docstyle-ignore
+        "citation": textwrap.dedent("""\
+            @article{maxpo2026,
+                title        = {{On Advantage Estimates for Max@K Policy Gradients}},
+                year         = 2026,
+                eprint       = {arXiv:2606.06080},
+            }"""),
+    }
+
+    def __init__(self, model, reward_funcs=None, args: MaxPOConfig | None = None, **kwargs):
+        if args is None:
+            model_name = model if isinstance(model, str) else model.config._name_or_path
+            args = MaxPOConfig(f"{str(model_name).split('/')[-1]}-MaxPO")
+        if not isinstance(args, MaxPOConfig):
+            raise TypeError(f"MaxPOTrainer needs a MaxPOConfig; got {type(args).__name__}.")
+        super().__init__(model, reward_funcs, args=args, **kwargs)
+        self._estimator_state = {"k": []}
+
+    @property
+    def current_k(self) -> int:
+        """K in use now: `max_k`, or its linear anneal towards `max_k_final` over `max_steps`."""
+        if self.args.max_k_final is None:
+            return self.args.max_k
+        progress = self.state.global_step / max(self.state.max_steps, 1)
+        return round(linear_schedule(self.args.max_k, self.args.max_k_final, progress))
+
+    def _compute_advantages(self, rewards, batch):
+        group_size, k = self.num_generations, self.current_k
+        grouped = rewards.double().view(-1, group_size)
+        complete = ~torch.isnan(grouped).any(dim=1)
+        advantages = torch.zeros_like(grouped)
+        advantages[complete] = group_advantages(grouped[complete], k, self.args.advantage_estimator)
+        for g in torch.nonzero(~complete).flatten().tolist():  # rare: groups with unscorable completions
+            valid = ~torch.isnan(grouped[g])
+            if int(valid.sum()) > k:
+                advantages[g, valid] = group_advantages(
+                    grouped[g, valid].unsqueeze(0), k, self.args.advantage_estimator
+                )[0]
+        advantages = advantages.view(-1)
+        advantages[torch.isnan(rewards)] = torch.nan
+        advantages = scale_advantages(advantages, self.args.advantage_scaling, group_size)
+
+        self._estimator_state["k"].append(k)
+        full = grouped[complete]
+        metrics = {
+            "maxpo/k": k,
+            "maxpo/max_at_k": max_at_k(full, k).mean().item() if len(full) else 0.0,
+            "maxpo/pass_at_1": torch.nanmean(rewards.double()).item(),
+            # The centring residual: mean |Σ_i A_i| over groups (exactly 0 for L2O, not for PKPO).
+            "maxpo/advantage_sum": advantages.view(-1, group_size).nansum(dim=1).abs().mean().item(),
+        }
+        return advantages, metrics
