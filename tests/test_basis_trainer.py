@@ -1,0 +1,195 @@
+"""BASISTrainer: real training steps on the shipped tiny model (CPU, offline)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _trainer_utils import CPU, arithmetic_train, changed, prompt_reward, recording, snapshot, tiny_model_path
+
+from trl_basis import BASISConfig, BASISTrainer
+from trl_basis.advantages import beta_grid, calibrate_beta, reference_values
+
+
+def config(tmp_path, **overrides) -> BASISConfig:
+    kwargs = dict(
+        CPU,
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=2,  # one optimizer step = one generation batch of 16 prompts
+        max_steps=2,
+        reference_cache_dir=str(tmp_path / "cache"),
+    )
+    kwargs.update(overrides)
+    return BASISConfig(**kwargs)
+
+
+def expected_advantages(record, args: BASISConfig):
+    """The advantage of ALGORITHMS.md §1d, computed from what TRL gathered, with the library's pure functions."""
+    rewards = record["rewards_per_func"].double().sum(dim=1)  # one reward function, weight 1
+    refs = torch.tensor(record["columns"][args.reference_rewards_column], dtype=torch.float64)
+    betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
+    result = calibrate_beta(rewards, reference_values(refs, betas), betas, args.basis_epsilon, args.basis_fallback)
+    advantages = rewards - result.baseline
+    if args.advantage_scaling == "batch":
+        advantages = advantages / (advantages.std() + 1e-4)
+    return advantages, result
+
+
+@pytest.mark.parametrize("scaling", ["batch", "none"])
+def test_training_changes_parameters_and_loss_gets_basis_advantages(tmp_path, scaling):
+    args = config(tmp_path, advantage_scaling=scaling)
+    trainer = recording(BASISTrainer)(
+        tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64)
+    )
+    before = snapshot(trainer.model)
+    trainer.train()
+    assert changed(before, trainer.model), "no parameter changed after two BASIS steps"
+
+    assert len(trainer.records) == 2
+    logged = [h for h in trainer.state.log_history if "basis/beta" in h]
+    for step, record in enumerate(trainer.records):
+        expected, result = expected_advantages(record, args)
+        got = record["local_advantages"].double()
+        assert got.shape == (16,)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        # The loss received exactly these advantages (split over 2 micro-batches, in TRL's shuffled order).
+        received = torch.cat(trainer.loss_advantages[2 * step : 2 * step + 2]).double()
+        torch.testing.assert_close(received.sort().values, got.sort().values)
+        # The logged metrics are the ones the math predicts.
+        assert logged[step]["basis/beta"] == pytest.approx(result.beta.item())
+        assert logged[step]["basis/criterion"] == pytest.approx(result.criterion[result.index].item())
+        assert logged[step]["basis/fallback_count"] == result.num_fallback
+    assert trainer._estimator_state["beta"] == pytest.approx([h["basis/beta"] for h in logged])
+
+
+def test_lora_trains_only_the_adapter(tmp_path):
+    from peft import LoraConfig
+
+    trainer = BASISTrainer(
+        tiny_model_path(),
+        [prompt_reward],
+        args=config(tmp_path, max_steps=1),
+        train_dataset=arithmetic_train(64),
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+    )
+    before = snapshot(trainer.model)
+    trainer.train()
+    moved = changed(before, trainer.model)
+    assert moved and all("lora_" in name for name in moved), moved
+    assert any("lora_A" in name for name in moved) or any("lora_B" in name for name in moved)
+
+
+class CountingBASISTrainer(BASISTrainer):
+    samplings = 0
+
+    def _sample_reference_rewards(self, dataset):
+        type(self).samplings += 1
+        return super()._sample_reference_rewards(dataset)
+
+
+def test_offline_stage_samples_scores_and_is_cached(tmp_path):
+    data = arithmetic_train(48, with_references=False)
+    args = config(tmp_path, num_reference_samples=4, filter_constant_prompts=False, max_steps=1)
+    first = CountingBASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    assert CountingBASISTrainer.samplings == 1
+    refs = first.train_dataset["reference_rewards"]
+    assert len(refs) == 48 and all(len(r) == 4 for r in refs)
+    # prompt_reward depends on the prompt only, so each prompt's 4 samples score the same: row by row.
+    assert refs == [[prompt_reward(None, None, [a])[0]] * 4 for a in data["answer"]]
+    assert not any(h for h in [first._metrics["train"]] if h), "offline stage leaked into the training metrics"
+
+    second = CountingBASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    assert CountingBASISTrainer.samplings == 1, "the second run sampled again instead of using the cache"
+    assert second.train_dataset["reference_rewards"] == refs
+
+
+def test_offline_stage_with_a_real_reward_then_filtering(tmp_path):
+    from trl_basis.tasks import arithmetic_reward
+
+    data = arithmetic_train(48, with_references=False)
+    args = config(tmp_path, num_reference_samples=4, max_steps=1)
+    trainer = BASISTrainer(tiny_model_path(), [arithmetic_reward], args=args, train_dataset=data)
+    refs = trainer.train_dataset["reference_rewards"]
+    assert 16 <= len(refs) < 48  # the partly-right model leaves some prompts always right or always wrong
+    assert all(0 < sum(r) < 4 and set(r) <= {0.0, 1.0} for r in refs)
+    before = snapshot(trainer.model)
+    trainer.train()
+    assert changed(before, trainer.model)
+
+
+def test_checkpoint_resumes_with_calibration_state(tmp_path):
+    args = config(tmp_path, save_strategy="steps", save_steps=1, max_steps=2)
+    first = BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
+    first.train()
+    betas = first._estimator_state["beta"]
+    assert len(betas) == 2
+
+    resumed = BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
+    resumed.args.max_steps = 2
+    resumed.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-1"))
+    assert resumed.state.global_step == 2
+    assert resumed._estimator_state["beta"][0] == pytest.approx(betas[0])  # restored from checkpoint-1
+    assert len(resumed._estimator_state["beta"]) == 2  # and extended by the resumed step
+
+
+def test_rows_without_reward_get_zero_advantage(tmp_path):
+    def sometimes_none(prompts, completions, answer, **kwargs):
+        return [None if i % 4 == 0 else r for i, r in enumerate(prompt_reward(prompts, completions, answer))]
+
+    trainer = recording(BASISTrainer)(
+        tiny_model_path(), [sometimes_none], args=config(tmp_path, max_steps=1), train_dataset=arithmetic_train(64)
+    )
+    trainer.train()
+    record = trainer.records[0]
+    missing = torch.isnan(record["rewards_per_func"][:, 0])
+    assert missing.sum() == 4
+    assert torch.all(record["local_advantages"][missing] == 0)
+    assert torch.isfinite(record["local_advantages"]).all()
+    assert (record["local_advantages"][~missing] != 0).any()
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+def test_reward_out_of_range_names_the_function(tmp_path):
+    def doubled(prompts, completions, answer, **kwargs):
+        return [2 * r for r in prompt_reward(prompts, completions, answer)]
+
+    with pytest.raises(ValueError, match=r"doubled.*\[0, 2\].*reward_weights"):
+        BASISTrainer(
+            tiny_model_path(),
+            [doubled],
+            args=config(tmp_path, num_reference_samples=2),
+            train_dataset=arithmetic_train(32, with_references=False),
+        )
+
+
+def test_missing_column_with_no_reference_samples(tmp_path):
+    with pytest.raises(ValueError, match="no 'reference_rewards' column and num_reference_samples=0"):
+        BASISTrainer(
+            tiny_model_path(),
+            [prompt_reward],
+            args=config(tmp_path, num_reference_samples=0),
+            train_dataset=arithmetic_train(32, with_references=False),
+        )
+
+
+def test_no_prompt_left_after_filtering(tmp_path):
+    data = arithmetic_train(32, with_references=False)
+    data = data.add_column("reference_rewards", [[1.0] * 8] * len(data))
+    with pytest.raises(ValueError, match="No prompt is left after filtering"):
+        BASISTrainer(tiny_model_path(), [prompt_reward], args=config(tmp_path), train_dataset=data)
+
+
+def test_dataset_smaller_than_one_generation_batch(tmp_path):
+    with pytest.raises(ValueError, match=r"Only 12 training prompts.*generation_batch_size=16"):
+        BASISTrainer(tiny_model_path(), [prompt_reward], args=config(tmp_path), train_dataset=arithmetic_train(12))
+
+
+def test_config_rejects_group_sampling_and_bad_fields(tmp_path):
+    with pytest.raises(ValueError, match="one completion per prompt"):
+        config(tmp_path, num_generations=4)
+    with pytest.raises(ValueError, match="basis_fallback"):
+        config(tmp_path, basis_fallback="mean")
+    with pytest.raises(ValueError, match="at least 2 prompts"):
+        config(tmp_path, per_device_train_batch_size=1, gradient_accumulation_steps=1)
+    # An odd generation batch is fine: nothing requires groups.
+    assert config(tmp_path, per_device_train_batch_size=5, gradient_accumulation_steps=1).generation_batch_size == 5

@@ -1,0 +1,179 @@
+"""MaxPOTrainer and the pass@k evaluation helper: real training steps on the shipped tiny model (CPU, offline)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from _trainer_utils import CPU, arithmetic_train, changed, prompt_reward, recording, snapshot, tiny_model_path
+
+from trl_basis import MaxPOConfig, MaxPOTrainer
+from trl_basis.advantages import max_at_k, maxpo_advantages, pkpo_advantages
+from trl_basis.evaluation import evaluate_pass_at_k, pass_at_k_curve
+
+B = 4  # completions per prompt
+
+
+def config(tmp_path, **overrides) -> MaxPOConfig:
+    kwargs = dict(
+        CPU,
+        output_dir=str(tmp_path / "out"),
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=2,  # one optimizer step = one generation batch: 4 prompts x 4 completions
+        num_generations=B,
+        max_k=2,
+        max_steps=2,
+    )
+    kwargs.update(overrides)
+    return MaxPOConfig(**kwargs)
+
+
+def noisy_reward(prompts, completions, answer, **kwargs):
+    """Prompt-dependent part plus a completion-length part, so groups hold distinct rewards."""
+    base = prompt_reward(prompts, completions, answer)
+    return [0.5 * b + 0.5 * min(len(c[0]["content"]), 8) / 8 for b, c in zip(base, completions)]
+
+
+def run(tmp_path, reward=noisy_reward, **overrides):
+    trainer = recording(MaxPOTrainer)(
+        tiny_model_path(), [reward], args=config(tmp_path, **overrides), train_dataset=arithmetic_train(64)
+    )
+    before = snapshot(trainer.model)
+    trainer.train()
+    return trainer, before
+
+
+def test_l2o_training_changes_parameters_and_loss_gets_l2o_advantages(tmp_path):
+    trainer, before = run(tmp_path)
+    assert changed(before, trainer.model)
+    logged = [h for h in trainer.state.log_history if "maxpo/k" in h]
+    assert len(trainer.records) == len(logged) == 2
+    for step, record in enumerate(trainer.records):
+        answers = record["local_answers"]
+        assert all(len(set(answers[g * B : (g + 1) * B])) == 1 for g in range(4)), "groups are not contiguous"
+        rewards = record["rewards_per_func"][:, 0].double().view(-1, B)
+        expected = (maxpo_advantages(rewards, 2) * B).view(-1)
+        got = record["local_advantages"].double()
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+        assert got.view(-1, B).sum(dim=1).abs().max() < 1e-5  # centred in every group
+        received = torch.cat(trainer.loss_advantages[2 * step : 2 * step + 2]).double()
+        torch.testing.assert_close(received.sort().values, got.sort().values)
+        assert logged[step]["maxpo/max_at_k"] == pytest.approx(max_at_k(rewards, 2).mean().item())
+        assert logged[step]["maxpo/pass_at_1"] == pytest.approx(rewards.mean().item())
+        assert logged[step]["maxpo/advantage_sum"] == pytest.approx(0.0, abs=1e-9)
+        assert logged[step]["maxpo/k"] == 2
+
+
+def test_k1_is_rloo(tmp_path):
+    trainer, _ = run(tmp_path, max_k=1, max_steps=1)
+    record = trainer.records[0]
+    rewards = record["rewards_per_func"][:, 0].double().view(-1, B)
+    rloo = rewards - (rewards.sum(dim=1, keepdim=True) - rewards) / (B - 1)
+    torch.testing.assert_close(record["local_advantages"].double(), rloo.view(-1), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "baseline"), [("pkpo", "none"), ("pkpo_loo", "loo"), ("pkpo_loo_minus_one", "loo_minus_one")]
+)
+def test_pkpo_estimators_and_their_centring_residual(tmp_path, estimator, baseline):
+    trainer, _ = run(tmp_path, advantage_estimator=estimator, max_steps=1)
+    record = trainer.records[0]
+    rewards = record["rewards_per_func"][:, 0].double().view(-1, B)
+    expected = pkpo_advantages(rewards, 2, baseline=baseline) * B
+    torch.testing.assert_close(record["local_advantages"].double(), expected.view(-1), rtol=1e-5, atol=1e-6)
+    logged = next(h for h in trainer.state.log_history if "maxpo/advantage_sum" in h)
+    assert logged["maxpo/advantage_sum"] == pytest.approx(expected.sum(dim=1).abs().mean().item(), rel=1e-4)
+
+
+def test_group_scaling_and_k_annealing(tmp_path):
+    trainer, _ = run(tmp_path, max_k=3, max_k_final=1, max_steps=3, advantage_scaling="group")
+    ks = [h["maxpo/k"] for h in trainer.state.log_history if "maxpo/k" in h]
+    assert ks == [round(3 - 2 * s / 3) for s in range(3)] == [3, 2, 2]
+    for record, k in zip(trainer.records, ks):
+        rewards = record["rewards_per_func"][:, 0].double().view(-1, B)
+        adv = maxpo_advantages(rewards, int(k)) * B
+        expected = adv / (adv.std(dim=1, keepdim=True) + 1e-4)
+        torch.testing.assert_close(record["local_advantages"].double(), expected.view(-1), rtol=1e-5, atol=1e-5)
+
+
+def test_lora_trains_only_the_adapter(tmp_path):
+    from peft import LoraConfig
+
+    trainer = MaxPOTrainer(
+        tiny_model_path(),
+        [noisy_reward],
+        args=config(tmp_path, max_steps=1),
+        train_dataset=arithmetic_train(64),
+        peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
+    )
+    before = snapshot(trainer.model)
+    trainer.train()
+    moved = changed(before, trainer.model)
+    assert moved and all("lora_" in name for name in moved), moved
+
+
+def test_unscorable_completions_get_zero_advantage_and_groups_stay_centred(tmp_path):
+    def first_missing(prompts, completions, answer, **kwargs):
+        rewards = noisy_reward(prompts, completions, answer)
+        return [None if i % B == 0 else r for i, r in enumerate(rewards)]
+
+    trainer, _ = run(tmp_path, reward=first_missing, max_steps=1)
+    adv = trainer.records[0]["local_advantages"].double().view(-1, B)
+    rewards = trainer.records[0]["rewards_per_func"][:, 0].double().view(-1, B)
+    assert torch.all(adv[:, 0] == 0)
+    torch.testing.assert_close(adv[:, 1:], maxpo_advantages(rewards[:, 1:], 2) * 3, rtol=1e-5, atol=1e-6)
+    assert adv.sum(dim=1).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(max_k=4), r"max_k=4 must satisfy 1 <= K < num_generations \(4\)"),
+        (dict(max_k=0), r"max_k=0 must satisfy"),
+        (dict(max_k_final=5), r"max_k_final=5 must satisfy"),
+        (dict(advantage_estimator="ppo"), "advantage_estimator must be one of"),
+        (dict(advantage_scaling="global"), "advantage_scaling must be"),
+    ],
+)
+def test_bad_configs_error_clearly(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config(tmp_path, **overrides)
+
+
+# ---------------------------------------------------------------------------------------------- evaluation helper
+def brute_force_max_at_k(row: list[float], k: int) -> float:
+    subsets = list(itertools.combinations(row, k))
+    return sum(max(s) for s in subsets) / len(subsets)
+
+
+def test_pass_at_k_curve_against_brute_force():
+    rewards = torch.tensor(
+        [[0, 1, 0, 0, 1, 0], [0.2, 0.9, 0.5, 0.5, 0.1, 0.0], [1, 1, 1, 1, 1, 1]], dtype=torch.float64
+    )
+    curve = pass_at_k_curve(rewards, 6)
+    for k in range(1, 7):
+        expected = sum(brute_force_max_at_k(row, k) for row in rewards.tolist()) / 3
+        assert curve[k] == pytest.approx(expected, abs=1e-12)
+    with pytest.raises(ValueError, match="k_max"):
+        pass_at_k_curve(rewards, 7)
+
+
+def test_evaluate_pass_at_k_samples_the_model():
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trl_basis.tasks import arithmetic_reward
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path())
+    data = arithmetic_train(12, with_references=False)
+    # A reward of the prompt alone: every sample of a prompt scores the same, so pass@k is known exactly.
+    result = evaluate_pass_at_k(model, tokenizer, data, prompt_reward, num_samples=4, max_new_tokens=8)
+    expected = sum(prompt_reward(None, None, data["answer"])) / 12
+    assert result["rewards"].shape == (12, 4)
+    assert all(v == pytest.approx(expected) for v in result["pass_at_k"].values())
+    # With the real reward, pass@k is a non-decreasing curve in [0, 1].
+    real = evaluate_pass_at_k(model, tokenizer, data, arithmetic_reward, num_samples=4, max_new_tokens=8)
+    values = list(real["pass_at_k"].values())
+    assert all(0 <= a <= b <= 1 for a, b in zip(values, values[1:]))
+    assert set(real["rewards"].unique().tolist()) <= {0.0, 1.0}
