@@ -16,7 +16,7 @@ class BASISConfig(GRPOConfig):
 
     BASIS samples ONE completion per prompt. The baseline of each prompt is a weighted average of the OTHER prompts'
     rewards in the global generation batch, with weights from offline reference values `v_x(β)`, and one temperature
-    `β` recalibrated every step (see `ALGORITHMS.md`, §1). `num_generations` is therefore fixed to 1; every other
+    `β` recalibrated every step (see `docs/ALGORITHMS.md`, §1). `num_generations` is therefore fixed to 1; every other
     parameter of [`GRPOConfig`] keeps its meaning (loss types, KL `beta`, vLLM, PEFT, logging), except
     `scale_rewards`, which BASIS does not use (see `advantage_scaling`).
 
