@@ -193,3 +193,14 @@ def test_config_rejects_group_sampling_and_bad_fields(tmp_path):
         config(tmp_path, per_device_train_batch_size=1, gradient_accumulation_steps=1)
     # An odd generation batch is fine: nothing requires groups.
     assert config(tmp_path, per_device_train_batch_size=5, gradient_accumulation_steps=1).generation_batch_size == 5
+
+
+def test_estimate_reference_rewards_public_function(tmp_path):
+    from trl_basis import estimate_reference_rewards
+
+    data = arithmetic_train(40, with_references=False)
+    out = estimate_reference_rewards(
+        tiny_model_path(), [prompt_reward], data, args=config(tmp_path, num_reference_samples=2)
+    )
+    assert len(out) == 40, "the public function must not filter constant prompts"
+    assert out["reference_rewards"] == [[r, r] for r in prompt_reward(None, None, data["answer"])]

@@ -8,10 +8,10 @@ functions; each process samples its shard and the results are gathered.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
-from dataclasses import replace
 from typing import Any
 
 from datasets import Dataset
@@ -89,7 +89,10 @@ def estimate_reference_rewards(
     from .trainers.basis_trainer import BASISTrainer
 
     args = BASISConfig(output_dir="trl_basis_references", report_to="none") if args is None else args
-    args = replace(args, filter_constant_prompts=False)
+    # A shallow copy, not dataclasses.replace: re-running GRPOConfig.__post_init__ on a finished config fails
+    # (generation_batch_size and steps_per_generation are both set by then).
+    args = copy.copy(args)
+    args.filter_constant_prompts = False
     trainer = BASISTrainer(
         model=model,
         reward_funcs=reward_funcs,
