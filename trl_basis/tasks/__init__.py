@@ -1,0 +1,56 @@
+"""A self-contained tiny world for offline tests, examples and benchmarks.
+
+* :func:`make_arithmetic_dataset` / :func:`make_arithmetic_problem`: seeded integer-arithmetic problems of graded
+  difficulty, in TRL's conversational prompt format, with ``answer`` and ``difficulty`` columns.
+* :func:`arithmetic_reward` (final integer equals the answer) and :func:`math_verify_reward` (GSM8K/MATH-style, via
+  math-verify), both with TRL's reward-function signature.
+* :func:`tiny_model_path`: the folder of a tiny, partly trained ``Qwen2ForCausalLM`` (character-level tokenizer,
+  ChatML template) shipped with the package, e.g. ``GRPOTrainer(model=tiny_model_path(), ...)``. See
+  ``docs/tiny_model.md`` for how it was made and how accurate it is.
+
+Importing this module is cheap: ``datasets``, ``transformers`` and ``math_verify`` are imported only when used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .arithmetic import (
+    DIFFICULTY_LEVELS,
+    MAX_DIFFICULTY,
+    ArithmeticProblem,
+    evaluate_expression,
+    make_arithmetic_dataset,
+    make_arithmetic_problem,
+)
+from .rewards import arithmetic_reward, completion_text, extract_final_integer, math_verify_reward
+
+__all__ = [
+    "DIFFICULTY_LEVELS",
+    "MAX_DIFFICULTY",
+    "ArithmeticProblem",
+    "arithmetic_reward",
+    "completion_text",
+    "evaluate_expression",
+    "extract_final_integer",
+    "make_arithmetic_dataset",
+    "make_arithmetic_problem",
+    "math_verify_reward",
+    "tiny_model_path",
+]
+
+_TINY_MODEL_DIR = Path(__file__).resolve().parent / "tiny_model"
+
+
+def tiny_model_path() -> str:
+    """Local folder of the shipped tiny model (weights, config, generation config, tokenizer, chat template).
+
+    Works offline with ``AutoModelForCausalLM.from_pretrained``, ``AutoTokenizer.from_pretrained`` and
+    ``GRPOTrainer(model=...)``.
+    """
+    if not (_TINY_MODEL_DIR / "config.json").is_file() or not (_TINY_MODEL_DIR / "model.safetensors").is_file():
+        raise FileNotFoundError(
+            f"The tiny model is missing from {_TINY_MODEL_DIR}. Regenerate it with "
+            "`python scripts/train_tiny_model.py --output-dir trl_basis/tasks/tiny_model`, or reinstall trl_basis."
+        )
+    return str(_TINY_MODEL_DIR)
