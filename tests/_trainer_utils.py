@@ -13,13 +13,7 @@ from typing import Any
 
 import torch
 
-from trl_basis.tasks import make_arithmetic_dataset
-from trl_basis.tasks import tiny_model_path as _tiny_model_path
-
-
-def tiny_model_path():  # TEMP-DEV
-    return os.environ.get("DEV_MODEL") or _tiny_model_path()
-
+from trl_basis.tasks import make_arithmetic_dataset, tiny_model_path
 
 CPU = dict(
     bf16=False,
