@@ -53,8 +53,8 @@ def synthetic_references(num_rows: int, n: int = 8, seed: int = 0) -> list[list[
     return refs.tolist()
 
 
-def arithmetic_train(num_rows: int = 64, with_references: bool = True, seed: int = 0):
-    ds = make_arithmetic_dataset(num_train=num_rows, num_test=8, seed=seed)["train"]
+def arithmetic_train(num_rows: int = 64, with_references: bool = True, seed: int = 0, difficulties=(1, 2, 3, 4, 5, 6)):
+    ds = make_arithmetic_dataset(num_train=num_rows, num_test=8, seed=seed, difficulties=difficulties)["train"]
     if with_references:
         ds = ds.add_column("reference_rewards", synthetic_references(len(ds)))
     return ds

@@ -106,12 +106,13 @@ def test_offline_stage_samples_scores_and_is_cached(tmp_path):
 def test_offline_stage_with_a_real_reward_then_filtering(tmp_path):
     from trl_basis.tasks import arithmetic_reward
 
-    data = arithmetic_train(48, with_references=False)
-    args = config(tmp_path, num_reference_samples=4, max_steps=1)
+    # Levels 2-3: the shipped model solves about 94% and 11% of them, so many prompts get mixed references.
+    data = arithmetic_train(96, with_references=False, difficulties=(2, 3))
+    args = config(tmp_path, num_reference_samples=8, max_steps=1)
     trainer = BASISTrainer(tiny_model_path(), [arithmetic_reward], args=args, train_dataset=data)
     refs = trainer.train_dataset["reference_rewards"]
-    assert 16 <= len(refs) < 48  # the partly-right model leaves some prompts always right or always wrong
-    assert all(0 < sum(r) < 4 and set(r) <= {0.0, 1.0} for r in refs)
+    assert 16 <= len(refs) < 96  # the partly-right model leaves some prompts always right or always wrong
+    assert all(0 < sum(r) < 8 and set(r) <= {0.0, 1.0} for r in refs)
     before = snapshot(trainer.model)
     trainer.train()
     assert changed(before, trainer.model)

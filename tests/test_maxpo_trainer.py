@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 import pytest
@@ -30,14 +31,20 @@ def config(tmp_path, **overrides) -> MaxPOConfig:
 
 
 def noisy_reward(prompts, completions, answer, **kwargs):
-    """Prompt-dependent part plus a completion-length part, so groups hold distinct rewards."""
+    """A prompt part plus a part that depends on the sampled text, so groups hold distinct rewards."""
     base = prompt_reward(prompts, completions, answer)
-    return [0.5 * b + 0.5 * min(len(c[0]["content"]), 8) / 8 for b, c in zip(base, completions)]
+    texts = [c[0]["content"] for c in completions]
+    return [0.5 * b + 0.5 * (int(hashlib.sha256(t.encode()).hexdigest(), 16) % 5) / 4 for b, t in zip(base, texts)]
+
+
+def hard_train():
+    """Levels 3-6: the shipped model is unsure there, so the completions of a group differ."""
+    return arithmetic_train(64, difficulties=(3, 4, 5, 6))
 
 
 def run(tmp_path, reward=noisy_reward, **overrides):
     trainer = recording(MaxPOTrainer)(
-        tiny_model_path(), [reward], args=config(tmp_path, **overrides), train_dataset=arithmetic_train(64)
+        tiny_model_path(), [reward], args=config(tmp_path, **overrides), train_dataset=hard_train()
     )
     before = snapshot(trainer.model)
     trainer.train()
@@ -104,7 +111,7 @@ def test_lora_trains_only_the_adapter(tmp_path):
         tiny_model_path(),
         [noisy_reward],
         args=config(tmp_path, max_steps=1),
-        train_dataset=arithmetic_train(64),
+        train_dataset=hard_train(),
         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], lora_dropout=0.0),
     )
     before = snapshot(trainer.model)
