@@ -166,8 +166,8 @@ class BASISConfig(GRPOConfig):
             raise ValueError(
                 f"Need 0 < basis_beta_min <= basis_beta_max; got {self.basis_beta_min} and {self.basis_beta_max}."
             )
-        if not 0 <= self.basis_epsilon < 0.5:
-            raise ValueError(f"basis_epsilon must be in [0, 0.5); got {self.basis_epsilon}.")
+        if not 0 < self.basis_epsilon < 0.5:
+            raise ValueError(f"basis_epsilon must be in (0, 0.5); got {self.basis_epsilon}.")
         if self.basis_fallback not in ("zero", "initial"):
             raise ValueError(f"basis_fallback must be 'zero' or 'initial'; got {self.basis_fallback!r}.")
         if self.advantage_scaling not in ("batch", "none"):

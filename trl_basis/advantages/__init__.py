@@ -1,0 +1,30 @@
+"""Pure-torch advantage estimators of trl_basis (no TRL / transformers import).
+
+BASIS (one completion per prompt, a batch-shared leave-one-out baseline, `basis.py`) and the max@K
+estimators for group sampling: MaxPO's Leave-Two-Out advantage and PKPO's variants (`maxk.py`).
+The mathematical specification is `docs/ALGORITHMS.md`; every function computes in float64 on the device of
+its input and returns float64.
+"""
+
+from .basis import (
+    BASIS_FALLBACKS,
+    BetaCalibration,
+    basis_baseline,
+    beta_grid,
+    calibrate_beta,
+    reference_values,
+)
+from .maxk import PKPO_BASELINES, max_at_k, maxpo_advantages, pkpo_advantages
+
+__all__ = [
+    "BASIS_FALLBACKS",
+    "PKPO_BASELINES",
+    "BetaCalibration",
+    "basis_baseline",
+    "beta_grid",
+    "calibrate_beta",
+    "max_at_k",
+    "maxpo_advantages",
+    "pkpo_advantages",
+    "reference_values",
+]
