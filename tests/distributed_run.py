@@ -2,7 +2,8 @@
 
 Trains BASIS or MaxPO for a few steps with the prompt-only reward of `_trainer_utils` and writes, per rank,
 `rank{r}.json` with what each generation batch gathered and the advantages this rank's loss received (before TRL's
-shuffle), so the test can compare against a 1-process run over the same global batch.
+shuffle), so the test can compare against a 1-process run over the same global batch. `--deepspeed CONFIG` runs under
+DeepSpeed (on CPU: set DS_ACCELERATOR=cpu), `--save-steps`/`--resume` checkpoint and resume, `--lora` adds an adapter.
 """
 
 from __future__ import annotations
@@ -16,15 +17,28 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
+import torch  # noqa: E402
 from _trainer_utils import (  # noqa: E402
     CPU,
     arithmetic_train,
-    changed,
     position_reward,
     recording,
     snapshot,
     tiny_model_path,
 )
+
+
+def full_snapshot(trainer, model) -> dict[str, torch.Tensor]:
+    """Every parameter of the unwrapped model, gathered first when DeepSpeed ZeRO-3 partitions them."""
+    model = trainer.accelerator.unwrap_model(model)
+    plugin = trainer.accelerator.state.deepspeed_plugin if trainer.is_deepspeed_enabled else None
+    if plugin is None or plugin.zero_stage != 3:
+        return snapshot(model)
+    import deepspeed
+
+    params = dict(model.named_parameters())
+    with deepspeed.zero.GatheredParameters(list(params.values())):
+        return {name: p.detach().clone() for name, p in params.items()}
 
 
 def main() -> None:
@@ -38,6 +52,9 @@ def main() -> None:
     parser.add_argument("--deepspeed", default=None)
     parser.add_argument("--save-steps", type=int, default=0)
     parser.add_argument("--resume", default=None)
+    parser.add_argument("--max-k", type=int, default=2, help="MaxPO K")
+    parser.add_argument("--max-k-final", type=int, default=None, help="MaxPO: anneal K to this value")
+    parser.add_argument("--no-ds3-gather", action="store_true", help="ds3_gather_for_generation=False")
     cli = parser.parse_args()
 
     from trl_basis import BASISConfig, BASISTrainer, MaxPOConfig, MaxPOTrainer
@@ -51,13 +68,26 @@ def main() -> None:
         gradient_accumulation_steps=1,
         max_steps=cli.steps,
         deepspeed=cli.deepspeed,
+        ds3_gather_for_generation=not cli.no_ds3_gather,
     )
+    if cli.deepspeed and not torch.cuda.is_available():
+        # DeepSpeed without a GPU: accelerate drops DeepSpeed when use_cpu=True and picks no process-group backend
+        # without a GPU, so set its state up for DeepSpeed on gloo first and let the trainer reuse it.
+        from accelerate import PartialState
+
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+        PartialState(backend="gloo")
+        del os.environ["ACCELERATE_USE_DEEPSPEED"]
+        common.update(use_cpu=False, accelerator_config={"use_configured_state": True})
     if cli.save_steps:
         common.update(save_strategy="steps", save_steps=cli.save_steps)
     if cli.trainer == "basis":
         cls, args = BASISTrainer, BASISConfig(**common)
     else:
-        cls, args = MaxPOTrainer, MaxPOConfig(**common, num_generations=cli.num_generations, max_k=2)
+        cls, args = (
+            MaxPOTrainer,
+            MaxPOConfig(**common, num_generations=cli.num_generations, max_k=cli.max_k, max_k_final=cli.max_k_final),
+        )
     peft_config = None
     if cli.lora:
         from peft import LoraConfig
@@ -66,9 +96,9 @@ def main() -> None:
     trainer = recording(cls)(
         tiny_model_path(), [position_reward], args=args, train_dataset=arithmetic_train(64), peft_config=peft_config
     )
-    before = snapshot(trainer.accelerator.unwrap_model(trainer.model))
+    before = full_snapshot(trainer, trainer.model)
     trainer.train(resume_from_checkpoint=cli.resume)
-    after_model = trainer.accelerator.unwrap_model(trainer.model)
+    after = full_snapshot(trainer, trainer.model_wrapped)
     report = {
         "world": world,
         "records": [
@@ -79,9 +109,11 @@ def main() -> None:
             }
             for r in trainer.records
         ],
-        "changed": changed(before, after_model),
+        "changed": [name for name in after if not torch.equal(before[name], after[name])],
         "estimator_state": trainer._estimator_state,
         "global_step": trainer.state.global_step,
+        "num_processes": trainer.accelerator.num_processes,
+        "zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage if trainer.is_deepspeed_enabled else None,
     }
     with open(os.path.join(cli.out, f"rank{rank}.json"), "w") as f:
         json.dump(report, f)

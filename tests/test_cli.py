@@ -1,0 +1,364 @@
+"""`trl-basis` / `python -m trl_basis`: parsing, every example config, one-line errors on bad input, the main job."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from trl_basis import cli
+from trl_basis.main_job import CLIError
+from trl_basis.tasks import tiny_model_path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(
+    *args: str,
+    cwd: Path,
+    timeout: int = 600,
+    launcher: list[str] | None = None,
+    env: dict[str, str] | None = None,
+):
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONWARNINGS="ignore", **(env or {}))
+    cmd = [*(launcher or [sys.executable]), "-m", "trl_basis", *args]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return proc, time.perf_counter() - start
+
+
+# ---------------------------------------------------------------------------------------------------- parsing
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_config_parses(path):
+    script_args, training_args, model_args = cli.parse(
+        "train", ["--config", str(path), "--model_name_or_path", tiny_model_path()], check_model_path=False
+    )
+    expected = {"basis": "BASISConfig", "maxpo": "MaxPOConfig", "grpo": "GRPOConfig"}[script_args.trainer]
+    assert type(training_args).__name__ == expected
+    assert training_args.max_steps > 0 and training_args.output_dir
+    if path.name.startswith("qwen"):  # GSM8K with LoRA and the math-verify reward
+        original = cli._read_yaml(["--config", str(path)])[1]
+        assert original["model_name_or_path"].startswith("Qwen/")
+        assert model_args.use_peft and model_args.lora_target_modules
+        assert script_args.dataset_name == "openai/gsm8k" and script_args.dataset_config == "main"
+        assert script_args.reward_funcs == ["math_verify"]
+        assert training_args.bf16
+
+
+def test_yaml_then_flags_then_defaults(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("trainer: maxpo\nmax_k: 2\nlearning_rate: 1.0e-4\nenv:\n  TRL_BASIS_TEST_ENV: 'yes'\n")
+    script_args, args, _ = cli.parse(
+        "train", ["--config", str(config), "--max_k", "3", "--model_name_or_path", tiny_model_path()]
+    )
+    assert script_args.trainer == "maxpo" and type(args).__name__ == "MaxPOConfig"
+    assert args.max_k == 3  # the flag wins over the YAML
+    assert args.learning_rate == 1e-4  # the YAML wins over the CLI's defaults
+    assert args.max_completion_length == 8 and args.report_to == []  # the built-in task's defaults
+    assert os.environ.pop("TRL_BASIS_TEST_ENV") == "yes"
+
+
+def test_dashed_flags_and_equals_signs():
+    _, args, model_args = cli.parse(
+        "train", ["--trainer=maxpo", "--max-steps", "7", "--model-name-or-path", tiny_model_path()]
+    )
+    assert type(args).__name__ == "MaxPOConfig" and args.max_steps == 7
+    assert model_args.model_name_or_path == tiny_model_path()
+
+
+def test_output_dir_defaults():
+    assert cli.parse("train", ["--trainer", "grpo"])[1].output_dir == os.path.join("outputs", "trl-basis-tiny-grpo")
+    other = ["--dataset_name", "my/data", "--model_name_or_path", tiny_model_path(), "--trainer", "maxpo"]
+    assert cli.parse("train", other)[1].output_dir == os.path.join("outputs", "tiny_model-maxpo")
+    assert cli.parse("train", [*other, "--output_dir", "x"])[1].output_dir == "x"
+
+
+def test_no_arguments_means_basis_on_the_tiny_task_on_cpu():
+    script_args, args, model_args = cli.parse("train", [])
+    assert script_args.trainer == "basis" and type(args).__name__ == "BASISConfig"
+    assert script_args.dataset_name is None and script_args.reward_funcs is None
+    assert not args.gradient_checkpointing
+    if not torch.cuda.is_available():
+        assert args.use_cpu and not args.bf16
+    assert 1e-4 <= args.learning_rate <= 2e-4 and args.output_dir == os.path.join("outputs", "trl-basis-tiny")
+    assert model_args.model_name_or_path == tiny_model_path()
+
+
+def test_tiny_basis_example_is_the_no_argument_run():
+    _, example, _ = cli.parse("train", ["--config", str(ROOT / "examples" / "tiny_basis.yaml")])
+    _, default, _ = cli.parse("train", [])
+    for key in (
+        "max_steps",
+        "per_device_train_batch_size",
+        "learning_rate",
+        "lr_scheduler_type",
+        "warmup_steps",
+        "max_completion_length",
+        "num_reference_samples",
+        "reference_batch_size",
+        "output_dir",
+        "seed",
+        "advantage_scaling",
+        "gradient_checkpointing",
+        "temperature",
+    ):
+        assert getattr(example, key) == getattr(default, key), key
+
+
+def test_estimate_references_accepts_a_training_yaml():
+    script_args, args, _ = cli.parse(
+        "estimate-references",
+        ["--config", str(ROOT / "examples" / "tiny_basis.yaml"), "--model_name_or_path", tiny_model_path()],
+    )
+    assert type(args).__name__ == "BASISConfig" and script_args.save_path
+
+
+# ---------------------------------------------------------------------------------------------------- bad input
+def _write(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+BAD_INPUTS = {
+    "unknown-trainer-flag": (lambda tmp: ["train", "--trainer", "ppo"], "'ppo'"),
+    "unknown-trainer-yaml": (lambda tmp: ["train", "--config", _write(tmp / "t.yaml", "trainer: dpo\n")], "'dpo'"),
+    "unknown-yaml-key": (
+        lambda tmp: ["train", "--config", _write(tmp / "k.yaml", "learning_rat: 1.0e-4\n")],
+        "learning_rat",
+    ),
+    "key-of-another-trainer": (
+        lambda tmp: ["train", "--config", _write(tmp / "m.yaml", "trainer: grpo\nmax_k: 2\n")],
+        "max_k",
+    ),
+    "unknown-flag": (lambda tmp: ["train", "--max_stepz", "3"], "--max_stepz"),
+    "bad-value": (lambda tmp: ["train", "--max_steps", "many"], "many"),
+    "missing-model-path": (lambda tmp: ["train", "--model_name_or_path", str(tmp / "no_such_model")], "no_such_model"),
+    "missing-config-file": (lambda tmp: ["train", "--config", str(tmp / "nope.yaml")], "nope.yaml"),
+    "unknown-command": (lambda tmp: ["fine-tune"], "fine-tune"),
+    "missing-question-column": (
+        lambda tmp: ["train", "--dataset_name", _write(tmp / "d.jsonl", '{"problem": "1+1", "answer": "2"}\n')],
+        "question",
+    ),
+    "missing-answer-column": (
+        lambda tmp: [
+            "train",
+            "--dataset_name",
+            _write(tmp / "d.jsonl", '{"question": "1+1", "solution": "2"}\n'),
+            "--eval_prompts",
+            "0",
+        ],
+        "answer",
+    ),
+    "missing-test-split": (
+        lambda tmp: ["train", "--dataset_name", _write(tmp / "d.jsonl", '{"question": "1+1", "answer": "2"}\n')],
+        "'test'",
+    ),
+    "unknown-reward": (lambda tmp: ["train", "--reward_funcs", "no_such_module.reward"], "no_such_module"),
+    "streaming": (lambda tmp: ["train", "--dataset_streaming", "true"], "dataset_streaming"),
+    "maxpo-k-too-large": (lambda tmp: ["train", "--trainer", "maxpo", "--max_k", "8"], "max_k=8"),
+}
+
+
+def _bad_args(name: str, tmp_path: Path) -> tuple[list[str], str]:
+    make_args, bad_thing = BAD_INPUTS[name]
+    args = make_args(tmp_path)
+    return args, bad_thing
+
+
+def _assert_one_line(stderr: str, bad_thing: str) -> None:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("trl-basis: error: ") and bad_thing in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_gives_one_line_before_any_model_loads(tmp_path, monkeypatch, capsys, name):
+    from trl_basis import main_job
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("bad input reached the point where the model loads")
+
+    monkeypatch.setattr(main_job, "trainer_class", no_model)
+    monkeypatch.chdir(tmp_path)
+    args, bad_thing = _bad_args(name, tmp_path)
+    assert cli.main(args) == 2
+    _assert_one_line(capsys.readouterr().err, bad_thing)
+    assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("name", ["unknown-yaml-key", "missing-model-path", "missing-question-column"])
+def test_bad_input_fails_fast_in_a_real_process(tmp_path, name):
+    args, bad_thing = _bad_args(name, tmp_path)
+    proc, seconds = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    _assert_one_line(proc.stderr, bad_thing)
+    assert "Traceback" not in proc.stderr and "Loading weights" not in proc.stdout + proc.stderr
+    assert not (tmp_path / "outputs").exists()
+    assert seconds < 120, f"took {seconds:.0f}s"  # imports only: about 10 s on 2 cores (more when they are busy)
+
+
+def test_parse_errors_are_cli_errors():
+    with pytest.raises(CLIError, match="did you mean --learning_rate"):
+        cli.parse("train", ["--learning-rat", "1"])
+
+
+def test_help_lists_commands():
+    assert cli.main(["--help"]) == 0
+
+
+# ---------------------------------------------------------------------------------------------------- the main job
+REDUCED = [
+    "--max_steps",
+    "3",
+    "--task_num_train",
+    "192",
+    "--per_device_train_batch_size",
+    "16",
+    "--eval_prompts",
+    "24",
+    "--eval_samples",
+    "4",
+    "--eval_points",
+    "1",
+]
+
+
+def check_outputs(out: Path, trainer: str, steps: int) -> dict:
+    for name in ("model.safetensors", "config.json", "metrics.json", "training_curves.png"):
+        assert (out / name).is_file(), name
+    png = (out / "training_curves.png").read_bytes()
+    assert png.startswith(PNG_SIGNATURE) and len(png) > 10_000
+    import matplotlib.image
+
+    assert matplotlib.image.imread(str(out / "training_curves.png")).ndim == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainer"] == trainer and metrics["global_step"] == steps
+    for when in ("before", "after"):
+        assert 0.0 <= metrics[when]["accuracy"] <= 1.0
+    assert metrics["before"]["step"] == 0 and metrics["after"]["step"] == steps
+    assert [p["step"] for p in metrics["accuracy_points"]] == sorted({0, round(steps / 2), steps})
+    assert metrics["series"]["steps"] == list(range(1, steps + 1))
+    assert len(metrics["series"]["reward"]) == steps and metrics["wall_seconds"] > 0
+    return metrics
+
+
+@pytest.mark.slow
+def test_main_job_without_arguments_reduced(tmp_path):
+    """`trl-basis train` with its defaults, only shorter: writes the model, metrics.json and the plot."""
+    out = tmp_path / "outputs" / "trl-basis-tiny"
+    proc, _ = run_cli("train", *REDUCED, "--reference_cache_dir", str(tmp_path / "cache"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = check_outputs(out, "basis", 3)
+    assert len(metrics["series"]["beta"]) == 3 and all(0.01 <= b <= 5.0 for b in metrics["series"]["beta"])
+    assert metrics["estimator_state"]["beta"] == pytest.approx(metrics["series"]["beta"])
+    assert "[held-out] before training" in proc.stdout and str(out / "training_curves.png") in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("trainer", ["maxpo", "grpo"])
+def test_main_job_other_trainers(tmp_path, trainer):
+    out = tmp_path / "run"
+    proc, _ = run_cli("train", "--trainer", trainer, *REDUCED, "--output_dir", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = check_outputs(out, trainer, 3)
+    if trainer == "maxpo":
+        assert metrics["series"]["k"] == [4, 4, 4] and len(metrics["series"]["max_at_k"]) == 3
+
+
+@pytest.mark.slow
+def test_estimate_references_then_train_on_the_saved_dataset(tmp_path):
+    saved = tmp_path / "refs"
+    proc, _ = run_cli(
+        "estimate-references",
+        "--task_num_train",
+        "48",
+        "--num_reference_samples",
+        "4",
+        "--reference_cache_dir",
+        str(tmp_path / "cache"),
+        "--save_path",
+        str(saved),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not (tmp_path / "outputs").exists(), "the offline stage left its work folder behind"
+    from datasets import load_from_disk
+
+    data = load_from_disk(str(saved))
+    assert set(data) == {"train", "test"} and len(data["train"]) == 48
+    assert all(len(r) == 4 for r in data["train"]["reference_rewards"])
+    info = json.loads((saved / "trl_basis_task.json").read_text())
+    assert info["reward_funcs"] == ["arithmetic"] and info["task"] == "arithmetic"
+    # The saved dataset keeps the built-in task's defaults and reward.
+    script_args, args, _ = cli.parse("train", ["--dataset_name", str(saved)])
+    assert args.max_completion_length == 8 and script_args.reward_funcs is None
+
+    # num_reference_samples=0: training must use the saved column (it may not sample references again).
+    out = tmp_path / "run"
+    proc, _ = run_cli(
+        "train",
+        "--dataset_name",
+        str(saved),
+        "--num_reference_samples",
+        "0",
+        "--filter_constant_prompts",
+        "false",
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "8",
+        "--eval_prompts",
+        "8",
+        "--eval_samples",
+        "2",
+        "--eval_points",
+        "0",
+        "--plot",
+        "false",
+        "--output_dir",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["global_step"] == 2 and metrics["num_train_prompts"] == 48
+    assert not (out / "training_curves.png").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_main_job_on_two_cpu_processes(tmp_path):
+    """`accelerate launch --config_file accelerate_configs/cpu_multiprocess.yaml -m trl_basis train`."""
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(ROOT / "accelerate_configs" / "cpu_multiprocess.yaml"),
+        "--main_process_port",
+        "29517",
+    ]
+    out = tmp_path / "run"
+    proc, _ = run_cli(
+        "train",
+        *REDUCED,
+        "--per_device_train_batch_size",
+        "8",  # the global batch stays 16 prompts
+        "--reference_cache_dir",
+        str(tmp_path / "cache"),
+        "--output_dir",
+        str(out),
+        launcher=launcher,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = check_outputs(out, "basis", 3)
+    assert metrics["num_processes"] == 2 and metrics["deepspeed_zero_stage"] is None

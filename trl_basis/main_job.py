@@ -1,0 +1,799 @@
+"""The work behind `trl-basis train` and `trl-basis estimate-references`: data, rewards, evaluation, plot.
+
+`trl_basis.cli` parses and validates the arguments (cheaply, before any model loads) and calls `run_train` or
+`run_estimate_references` here. Everything in this module also works without the CLI, e.g. `load_task` or
+`HeldOutAccuracyCallback` in a script of your own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import ScriptArguments
+
+BUILTIN_DATASET = "arithmetic"
+REWARD_FUNCS = {
+    "arithmetic": "trl_basis.tasks.rewards:arithmetic_reward",
+    "math_verify": "trl_basis.tasks.rewards:math_verify_reward",
+}
+METRICS_FILE = "metrics.json"
+TASK_INFO_FILE = "trl_basis_task.json"
+PLOT_FILE = "training_curves.png"
+
+
+class CLIError(Exception):
+    """Bad input: the message (one line) says what to change. Raised before any model loads where possible."""
+
+
+# ---------------------------------------------------------------------------------------------------- arguments
+@dataclass
+class DataArguments(ScriptArguments):
+    """Dataset and reward options shared by `trl-basis train` and `trl-basis estimate-references`.
+
+    Parameters:
+        dataset_name (`str` or `None`, *optional*, defaults to `None`):
+            `None` (or `"arithmetic"`): the built-in tiny arithmetic task (`trl_basis.tasks`). Otherwise a dataset
+            name on the Hugging Face Hub (e.g. `"openai/gsm8k"`, with `dataset_config: main`), a local data folder or
+            file loaded with `datasets.load_dataset`, or a folder written by `save_to_disk` (for example by
+            `trl-basis estimate-references`).
+        question_column (`str`, *optional*, defaults to `"question"`):
+            Column with the question text, turned into a conversational prompt. Ignored when the dataset already
+            has a `prompt` column.
+        answer_column (`str`, *optional*, defaults to `"answer"`):
+            Column with the reference answer, passed to the reward functions as `answer`.
+        system_prompt (`str` or `None`, *optional*, defaults to `None`):
+            System message put before each question.
+        prompt_template (`str`, *optional*, defaults to `"{question}"`):
+            Template of the user message; `{question}` is replaced by the question.
+        max_train_samples (`int` or `None`, *optional*, defaults to `None`):
+            Keep only the first N training rows.
+        reward_funcs (`list[str]` or `None`, *optional*, defaults to `None`):
+            Reward functions: `arithmetic`, `math_verify`, or dotted import paths (`my_module.my_reward`). `None`
+            means `arithmetic` for the built-in task and `math_verify` otherwise. Weights: `reward_weights`.
+        task_num_train (`int`, *optional*, defaults to `768`):
+            Training problems of the built-in task.
+        task_num_test (`int`, *optional*, defaults to `200`):
+            Held-out problems of the built-in task.
+        task_seed (`int`, *optional*, defaults to `0`):
+            Seed of the built-in task.
+    """
+
+    dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "None or 'arithmetic': the built-in tiny arithmetic task. Else a Hub dataset name, a local data "
+            "folder/file (datasets.load_dataset), or a folder written by save_to_disk."
+        },
+    )
+    question_column: str = field(
+        default="question",
+        metadata={"help": "Column with the question text (ignored when the dataset has a 'prompt' column)."},
+    )
+    answer_column: str = field(
+        default="answer", metadata={"help": "Column with the reference answer, passed to the rewards as `answer`."}
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "Optional system message before each question."})
+    prompt_template: str = field(
+        default="{question}", metadata={"help": "Template of the user message; {question} is the question."}
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Keep only the first N training rows."})
+    reward_funcs: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Reward functions: 'arithmetic', 'math_verify' or dotted import paths. Default: 'arithmetic' for "
+            "the built-in task, 'math_verify' otherwise."
+        },
+    )
+    task_num_train: int = field(default=768, metadata={"help": "Training problems of the built-in task."})
+    task_num_test: int = field(default=200, metadata={"help": "Held-out problems of the built-in task."})
+    task_seed: int = field(default=0, metadata={"help": "Seed of the built-in task."})
+
+
+@dataclass
+class TrainScriptArguments(DataArguments):
+    """Options of `trl-basis train` besides the trainer's config and TRL's `ModelConfig`.
+
+    Parameters:
+        trainer (`str`, *optional*, defaults to `"basis"`):
+            `basis` (BASISTrainer), `maxpo` (MaxPOTrainer) or `grpo` (TRL's GRPOTrainer, for comparison). Picks the
+            config class, hence which options exist.
+        eval_prompts (`int`, *optional*, defaults to `200`):
+            Held-out prompts scored before, during and after training (`0` turns the evaluation off).
+        eval_samples (`int`, *optional*, defaults to `8`):
+            Completions sampled per held-out prompt; accuracy is their mean reward (pass@1), and pass@k is reported
+            for k up to this number.
+        eval_points (`int`, *optional*, defaults to `4`):
+            Evaluations during training (evenly spaced), besides the ones before and after.
+        eval_batch_size (`int`, *optional*, defaults to `256`):
+            Completions per `generate` call in the evaluation.
+        plot (`bool`, *optional*, defaults to `True`):
+            Draw `training_curves.png` in the output directory.
+    """
+
+    trainer: str = field(
+        default="basis",
+        metadata={"help": "Which trainer: 'basis', 'maxpo' or 'grpo'.", "choices": ["basis", "maxpo", "grpo"]},
+    )
+    eval_prompts: int = field(
+        default=200, metadata={"help": "Held-out prompts scored before/during/after training (0: no evaluation)."}
+    )
+    eval_samples: int = field(default=8, metadata={"help": "Completions sampled per held-out prompt."})
+    eval_points: int = field(default=4, metadata={"help": "Evaluations during training, besides before and after."})
+    eval_batch_size: int = field(default=256, metadata={"help": "Completions per generate call in the evaluation."})
+    plot: bool = field(default=True, metadata={"help": "Draw training_curves.png in the output directory."})
+
+
+@dataclass
+class ReferenceScriptArguments(DataArguments):
+    """Options of `trl-basis estimate-references` besides `BASISConfig` and TRL's `ModelConfig`.
+
+    Parameters:
+        save_path (`str`, *optional*, defaults to `"outputs/reference_rewards"`):
+            Folder where the dataset with the reference-reward column is written (`save_to_disk`, a `DatasetDict`
+            with the training split and, when the source has one, the held-out split). Train on it with
+            `trl-basis train --dataset_name <save_path>`.
+    """
+
+    save_path: str = field(
+        default=os.path.join("outputs", "reference_rewards"),
+        metadata={"help": "Folder for the dataset with the reference-reward column (datasets.save_to_disk)."},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+def is_builtin_dataset(name: str | None) -> bool:
+    return name is None or name == BUILTIN_DATASET
+
+
+def is_builtin_task(name: str | None) -> bool:
+    """The built-in task, or a dataset that `trl-basis estimate-references` saved from it (same defaults apply)."""
+    return is_builtin_dataset(name) or saved_task_info(name).get("task") == BUILTIN_DATASET
+
+
+def load_task(args: DataArguments, test: str = "required") -> tuple[Any, Any | None, str]:
+    """`(train, held-out or None, description)`, both with `prompt` and `answer` columns.
+
+    `test` is `"required"` (a missing held-out split is an error), `"optional"` or `"none"`. Raises `CLIError` on bad
+    input (a missing split or column), before any model loads.
+    """
+    if is_builtin_dataset(args.dataset_name):
+        from .tasks import make_arithmetic_dataset
+
+        if args.task_num_train < 1 or args.task_num_test < 1:
+            raise CLIError("task_num_train and task_num_test must be >= 1.")
+        data = make_arithmetic_dataset(args.task_num_train, args.task_num_test, seed=args.task_seed)
+        train, held_out = data["train"], (data["test"] if test != "none" else None)
+        description = (
+            f"built-in arithmetic task ({len(train)} train / {args.task_num_test} test, seed {args.task_seed})"
+        )
+    else:
+        data = _load_external(args)
+        splits = list(data)
+        if args.dataset_train_split not in data:
+            raise CLIError(
+                f"dataset {args.dataset_name!r} has no split {args.dataset_train_split!r} (splits: {splits}); "
+                "set --dataset_train_split."
+            )
+        train = _to_prompt_answer(data[args.dataset_train_split], args, args.dataset_train_split)
+        if test == "required" and args.dataset_test_split not in data:
+            raise CLIError(
+                f"dataset {args.dataset_name!r} has no split {args.dataset_test_split!r} for the held-out "
+                f"evaluation (splits: {splits}); set --dataset_test_split, or --eval_prompts 0 to skip it."
+            )
+        held_out = None
+        if test != "none" and args.dataset_test_split in data:
+            held_out = _to_prompt_answer(data[args.dataset_test_split], args, args.dataset_test_split)
+        description = f"{args.dataset_name}" + (f" ({args.dataset_config})" if args.dataset_config else "")
+    if args.max_train_samples is not None:
+        if args.max_train_samples < 1:
+            raise CLIError(f"max_train_samples must be >= 1; got {args.max_train_samples}.")
+        train = train.select(range(min(args.max_train_samples, len(train))))
+    return train, held_out, description
+
+
+def saved_task_info(dataset_name: str | None) -> dict[str, Any]:
+    """What `trl-basis estimate-references` recorded next to a saved dataset (its reward functions), or `{}`."""
+    if dataset_name is None:
+        return {}
+    path = os.path.join(os.path.expanduser(dataset_name), TASK_INFO_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def default_reward_names(args: DataArguments) -> list[str]:
+    """The reward functions to use: as given, else as recorded with a saved dataset, else by dataset kind."""
+    if args.reward_funcs:
+        return list(args.reward_funcs)
+    recorded = saved_task_info(args.dataset_name).get("reward_funcs")
+    if recorded:
+        return list(recorded)
+    return ["arithmetic"] if is_builtin_dataset(args.dataset_name) else ["math_verify"]
+
+
+def _load_external(args: DataArguments):
+    import datasets
+
+    name = args.dataset_name
+    path = os.path.expanduser(name)
+    try:
+        with no_dataset_progress_bars():
+            data = _load(datasets, name, path, args.dataset_config)
+    except Exception as err:  # noqa: BLE001 - any loading failure is bad input here
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CLIError(
+            f"could not load dataset {name!r}: {first} (check --dataset_name/--dataset_config, or use the built-in "
+            "task by leaving dataset_name unset)"
+        ) from err
+    if isinstance(data, datasets.Dataset):
+        data = datasets.DatasetDict({args.dataset_train_split: data})
+    return data
+
+
+DATA_FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+
+
+def _load(datasets, name: str, path: str, config: str | None):
+    """A `save_to_disk` folder, a single data file (by extension), or anything `load_dataset` takes."""
+    saved = os.path.exists(os.path.join(path, "dataset_dict.json")) or os.path.exists(os.path.join(path, "state.json"))
+    if os.path.isdir(path) and saved:
+        return datasets.load_from_disk(path)
+    if os.path.isfile(path):
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in DATA_FILE_BUILDERS:
+            raise ValueError(f"unsupported data file type {extension!r}; use one of {sorted(DATA_FILE_BUILDERS)}")
+        return datasets.load_dataset(DATA_FILE_BUILDERS[extension], data_files=path)
+    return datasets.load_dataset(name, name=config)
+
+
+def _to_prompt_answer(dataset, args: DataArguments, split: str):
+    """Map a question/answer dataset (GSM8K style) to TRL's conversational `prompt` plus `answer`."""
+    columns = dataset.column_names
+    if args.answer_column not in columns:
+        raise CLIError(
+            f"dataset {args.dataset_name!r} split {split!r} has no answer column {args.answer_column!r} "
+            f"(columns: {columns}); set --answer_column."
+        )
+    if "prompt" not in columns and args.question_column not in columns:
+        raise CLIError(
+            f"dataset {args.dataset_name!r} split {split!r} has no question column {args.question_column!r} and no "
+            f"'prompt' column (columns: {columns}); set --question_column."
+        )
+    if "{question}" not in args.prompt_template:
+        raise CLIError(f"prompt_template must contain '{{question}}'; got {args.prompt_template!r}.")
+    if args.answer_column != "answer":
+        if "answer" in columns:
+            dataset = dataset.remove_columns("answer")
+        dataset = dataset.rename_column(args.answer_column, "answer")
+    if "prompt" in columns:
+        return dataset
+    system, template, question_column = args.system_prompt, args.prompt_template, args.question_column
+
+    def to_prompt(example):
+        messages = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": template.format(question=example[question_column])})
+        return {"prompt": messages}
+
+    return quiet_map(dataset, to_prompt)
+
+
+def resolve_reward_funcs(names: Sequence[str]) -> list[Callable]:
+    """Reward functions from their names (`arithmetic`, `math_verify`) or dotted import paths."""
+    funcs = []
+    for name in names:
+        target = REWARD_FUNCS.get(name, name)
+        module_name, sep, attr = target.rpartition(":") if ":" in target else target.rpartition(".")
+        if not sep or not module_name:
+            raise CLIError(
+                f"unknown reward function {name!r}; use {' or '.join(REWARD_FUNCS)} or a dotted import path "
+                "such as my_module.my_reward."
+            )
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            func = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise CLIError(f"could not import reward function {name!r}: {err}.") from err
+        if not callable(func):
+            raise CLIError(f"reward function {name!r} is not callable.")
+        funcs.append(func)
+    if any(f.__name__ == "math_verify_reward" for f in funcs):
+        try:
+            importlib.import_module("math_verify")
+        except ImportError as err:
+            raise CLIError(
+                "reward math_verify needs the math-verify package: pip install 'trl_basis[math]', or use "
+                "--reward_funcs arithmetic."
+            ) from err
+    return funcs
+
+
+def check_model(name: str) -> None:
+    """Fail fast when `name` is neither a local model folder nor a model that can be fetched."""
+    path = os.path.expanduser(name)
+    if os.path.isdir(path):
+        if not os.path.exists(os.path.join(path, "config.json")):
+            raise CLIError(f"model folder {name!r} has no config.json; point --model_name_or_path at a saved model.")
+        return
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(path)
+    if looks_local:
+        raise CLIError(
+            f"model path {name!r} does not exist; fix --model_name_or_path (or leave it unset for the tiny model)."
+        )
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(name, "config.json")
+        except Exception:  # noqa: BLE001 - an invalid repo id is simply "not cached"
+            cached = None
+        if not isinstance(cached, str):
+            raise CLIError(
+                f"model {name!r} is not a local folder and not in the Hugging Face cache, and HF_HUB_OFFLINE is set; "
+                "download it first or pass a local --model_name_or_path."
+            )
+
+
+# ---------------------------------------------------------------------------------------------------- evaluation
+def held_out_accuracy(trainer, dataset, reward_funcs, num_samples: int, batch_size: int, seed: int) -> dict:
+    """pass@1 (mean reward) and pass@k of `dataset` for the trainer's current model, on every process in lockstep.
+
+    Generation goes through TRL's `unwrap_model_for_generation` (gathers ZeRO-3 shards when
+    `ds3_gather_for_generation`), and the global RNG state is restored afterwards so training sampling is unchanged.
+    """
+    import torch
+    from trl.models import unwrap_model_for_generation
+
+    from .evaluation import evaluate_pass_at_k
+
+    args = trainer.args
+    if args.chat_template_kwargs and dataset is not None and isinstance(dataset[0]["prompt"], list):
+        dataset = render_prompts(dataset, trainer.processing_class, args.chat_template_kwargs)
+    model = getattr(trainer, "model_wrapped", None) or trainer.model
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with (
+        torch.random.fork_rng(devices=devices),
+        unwrap_model_for_generation(
+            model, trainer.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
+        ) as unwrapped,
+    ):
+        result = evaluate_pass_at_k(
+            unwrapped,
+            trainer.processing_class,
+            dataset,
+            reward_funcs,
+            num_samples=num_samples,
+            reward_weights=trainer.reward_weights.tolist(),
+            max_new_tokens=args.max_completion_length,
+            temperature=args.temperature,
+            top_p=args.top_p,
+            batch_size=batch_size,
+            seed=seed,
+            progress=False,
+        )
+    curve = result["pass_at_k"]
+    return {"accuracy": curve[1], "pass_at_k": {str(k): v for k, v in curve.items()}}
+
+
+def render_prompts(dataset, tokenizer, chat_template_kwargs: dict[str, Any]):
+    """Conversational prompts rendered to text with `chat_template_kwargs` (e.g. Qwen3's `enable_thinking`), so the
+    evaluation samples with the same template as training."""
+
+    def render(example):
+        text = tokenizer.apply_chat_template(
+            example["prompt"], tokenize=False, add_generation_prompt=True, **chat_template_kwargs
+        )
+        return {"prompt": text}
+
+    return quiet_map(dataset, render)
+
+
+def quiet_map(dataset, function):
+    """`dataset.map(function)` without a progress bar (these maps are small and instant)."""
+    with no_dataset_progress_bars():
+        return dataset.map(function)
+
+
+@contextmanager
+def no_dataset_progress_bars():
+    """Silence `datasets`' progress bars (split generation, map, filter), e.g. so bad input gives one line only."""
+    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
+
+    was_enabled = is_progress_bar_enabled()
+    disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            enable_progress_bar()
+
+
+def _make_callback_class():
+    from transformers import TrainerCallback
+
+    class HeldOutAccuracyCallback(TrainerCallback):
+        """Scores the held-out prompts before training, at `eval_points` evenly spaced steps, and at the end."""
+
+        def __init__(self, dataset, reward_funcs, num_samples, eval_points, batch_size, seed, printer=print):
+            self.dataset, self.reward_funcs = dataset, reward_funcs
+            self.num_samples, self.eval_points, self.batch_size, self.seed = num_samples, eval_points, batch_size, seed
+            self.printer = printer
+            self.trainer = None
+            self.points: list[dict[str, Any]] = []
+            self.seconds = 0.0
+            self._steps: set[int] = set()
+
+        def _evaluate(self, step: int, label: str) -> None:
+            if any(p["step"] == step for p in self.points):
+                return
+            start = time.perf_counter()
+            result = held_out_accuracy(
+                self.trainer, self.dataset, self.reward_funcs, self.num_samples, self.batch_size, self.seed
+            )
+            self.seconds += time.perf_counter() - start
+            self.points.append({"step": step, **result})
+            k = self.num_samples
+            self.printer(
+                f"[held-out] {label} step {step}: accuracy {result['accuracy']:.3f}"
+                + (f", pass@{k} {result['pass_at_k'][str(k)]:.3f}" if k > 1 else "")
+                + f" ({len(self.dataset)} prompts x {k} samples)"
+            )
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            total = state.max_steps
+            self._steps = {round(total * (i + 1) / (self.eval_points + 1)) for i in range(self.eval_points)}
+            self._steps -= {0, total}
+            self._evaluate(state.global_step, "before training," if state.global_step == 0 else "at resume,")
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in self._steps:
+                self._evaluate(state.global_step, "during training,")
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self._evaluate(state.global_step, "after training,")
+
+    return HeldOutAccuracyCallback
+
+
+def _make_progress_class():
+    from transformers.trainer_callback import ProgressCallback
+
+    class CompactProgressCallback(ProgressCallback):
+        """TRL's progress bar, with one short line per logging step instead of the full metrics dict."""
+
+        KEYS = (
+            ("reward", "reward"),
+            ("basis/beta", "beta"),
+            ("maxpo/k", "K"),
+            ("maxpo/max_at_k", "max@K"),
+            ("loss", "loss"),
+            ("completions/mean_length", "len"),
+        )
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or self.training_bar is None or not logs:
+                return
+            if "train_runtime" in logs:
+                self.training_bar.write(f"[train] done in {float(logs['train_runtime']):.1f}s")
+                return
+            parts = [f"{short} {float(logs[key]):.4g}" for key, short in self.KEYS if key in logs]
+            if parts:
+                self.training_bar.write(f"[train] step {state.global_step}/{state.max_steps}: " + ", ".join(parts))
+
+    return CompactProgressCallback
+
+
+# ---------------------------------------------------------------------------------------------------- results
+SERIES = {  # metrics.json name -> logged key
+    "reward": "reward",
+    "reward_std": "reward_std",
+    "frac_reward_zero_std": "frac_reward_zero_std",
+    "beta": "basis/beta",
+    "basis_criterion": "basis/criterion",
+    "k": "maxpo/k",
+    "max_at_k": "maxpo/max_at_k",
+    "loss": "loss",
+}
+
+
+def collect_series(log_history: list[dict[str, Any]]) -> dict[str, list]:
+    """Per-logging-step series (`steps` plus each of `SERIES` that was logged) from `trainer.state.log_history`."""
+    rows = [h for h in log_history if "reward" in h and "train_runtime" not in h]
+    series: dict[str, list] = {"steps": [int(h["step"]) for h in rows]}
+    for name, key in SERIES.items():
+        if any(key in h for h in rows):
+            series[name] = [_finite(h.get(key)) for h in rows]
+    return series
+
+
+def _finite(value):
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def plot_curves(metrics: dict[str, Any], path: str) -> str:
+    """Draw training reward, held-out accuracy and β_t (BASIS) or K / max@K (MaxPO) against the step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series, points = metrics["series"], metrics["accuracy_points"]
+    steps = series.get("steps", [])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    title = (
+        f"trl-basis train: {metrics['trainer']} on {metrics['dataset']}, model {os.path.basename(metrics['model'])}"
+    )
+    if metrics.get("num_train_prompts") is not None:
+        title += f", {metrics['num_train_prompts']} training prompts used"
+    fig.suptitle(title, fontsize=11)
+
+    ax = axes[0]
+    reward = series.get("reward", [])
+    if reward:
+        ax.plot(steps, reward, color="tab:blue", alpha=0.35, lw=1, label="batch mean")
+        smooth = _moving_average(reward, max(1, len(reward) // 15))
+        ax.plot(steps, smooth, color="tab:blue", lw=2, label="moving average")
+        ax.legend(loc="best", fontsize=8)
+    ax.set(title="training reward", xlabel="step", ylabel="mean reward")
+    ax.grid(alpha=0.3)
+
+    ax = axes[1]
+    if points:
+        xs = [p["step"] for p in points]
+        ax.plot(xs, [p["accuracy"] for p in points], "o-", color="tab:green", label="pass@1 (accuracy)")
+        k = metrics.get("eval_samples", 1)
+        if k > 1:
+            ax.plot(xs, [p["pass_at_k"][str(k)] for p in points], "s--", color="tab:olive", label=f"pass@{k}")
+        ax.legend(loc="best", fontsize=8)
+        before, after = points[0]["accuracy"], points[-1]["accuracy"]
+        ax.set_title(f"held-out accuracy: {before:.3f} → {after:.3f}")
+    else:
+        ax.set_title("held-out accuracy (not evaluated)")
+    ax.set(xlabel="step", ylabel="accuracy")
+    ax.grid(alpha=0.3)
+
+    ax = axes[2]
+    if metrics["trainer"] == "basis" and series.get("beta"):
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        beta = series["beta"]
+        ax.plot(steps, beta, color="tab:red", alpha=0.35, lw=1, label="β_t")
+        ax.plot(steps, _moving_average(beta, max(1, len(beta) // 15)), color="tab:red", lw=2, label="moving average")
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.legend(loc="best", fontsize=8)
+        ax.set(title="BASIS temperature β_t (calibrated each step)", xlabel="step", ylabel="β_t (log scale)")
+    elif metrics["trainer"] == "maxpo" and series.get("max_at_k"):
+        ax.plot(steps, series["max_at_k"], color="tab:purple", lw=1.5, label="batch max@K")
+        ax.set(title="MaxPO max@K and K", xlabel="step", ylabel="max@K")
+        twin = ax.twinx()
+        twin.step(steps, series.get("k", []), color="tab:gray", where="post", label="K")
+        twin.set_ylabel("K")
+        ax.legend(loc="upper left", fontsize=8)
+        twin.legend(loc="lower right", fontsize=8)
+    elif series.get("frac_reward_zero_std"):
+        zero = series["frac_reward_zero_std"]
+        ax.plot(steps, zero, color="tab:orange", alpha=0.35, lw=1)
+        ax.plot(steps, _moving_average(zero, max(1, len(zero) // 15)), color="tab:orange", lw=2)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set(title="GRPO: groups with identical rewards (no signal)", xlabel="step", ylabel="fraction of groups")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _moving_average(values: list, window: int) -> list:
+    out, acc = [], []
+    for v in values:
+        acc.append(v if v is not None else math.nan)
+        acc = acc[-window:]
+        finite = [a for a in acc if not math.isnan(a)]
+        out.append(sum(finite) / len(finite) if finite else math.nan)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- commands
+def trainer_class(name: str):
+    if name == "basis":
+        from .trainers import BASISTrainer
+
+        return BASISTrainer
+    if name == "maxpo":
+        from .trainers import MaxPOTrainer
+
+        return MaxPOTrainer
+    from trl import GRPOTrainer
+
+    return GRPOTrainer
+
+
+def run_train(script_args: TrainScriptArguments, training_args, model_args, started: float | None = None) -> dict:
+    """Train, evaluate before/during/after, save the model, `metrics.json` and the plot. Returns the metrics."""
+    started = time.perf_counter() if started is None else started
+    from accelerate import PartialState
+    from trl import get_peft_config, get_quantization_config
+
+    state = PartialState()
+    say = print if state.is_main_process else (lambda *a, **k: None)
+    if is_builtin_task(script_args.dataset_name) and state.device.type == "cpu":
+        import torch
+
+        if "OMP_NUM_THREADS" not in os.environ:
+            # The tiny model's matrices are too small for several threads to pay off; on a shared or small machine
+            # they only contend. One thread is several times faster there (set OMP_NUM_THREADS to override).
+            torch.set_num_threads(1)
+
+    train, test, description = load_task(script_args, test="required" if script_args.eval_prompts > 0 else "none")
+    reward_funcs = resolve_reward_funcs(default_reward_names(script_args))
+    if test is not None:
+        test = test.select(range(min(script_args.eval_prompts, len(test))))
+
+    model_init_kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=getattr(training_args, "trust_remote_code", None),
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+    )
+    quantization_config = get_quantization_config(model_args)
+    if quantization_config is not None:
+        model_init_kwargs["quantization_config"] = quantization_config
+    model_init_kwargs = {k: v for k, v in model_init_kwargs.items() if v is not None}
+    if training_args.model_init_kwargs is not None:
+        model_init_kwargs.update(training_args.model_init_kwargs)
+    training_args.model_init_kwargs = model_init_kwargs
+
+    say(
+        f"[trl-basis] {script_args.trainer} on {description}; model {model_args.model_name_or_path}; "
+        f"{training_args.max_steps} steps; output {training_args.output_dir}"
+    )
+    callback = _make_callback_class()(
+        test,
+        reward_funcs,
+        script_args.eval_samples,
+        script_args.eval_points,
+        script_args.eval_batch_size,
+        training_args.seed,
+        printer=say,
+    )
+    setup_start = time.perf_counter()
+    try:
+        trainer = trainer_class(script_args.trainer)(
+            model=model_args.model_name_or_path,
+            reward_funcs=reward_funcs,
+            args=training_args,
+            train_dataset=train,
+            peft_config=get_peft_config(model_args),
+            callbacks=[callback] if test is not None else None,
+        )
+    except ValueError as err:  # the trainers' own checks (e.g. too few informative prompts): one line, no trace
+        raise CLIError(" ".join(str(err).split())) from err
+    setup_seconds = time.perf_counter() - setup_start
+    callback.trainer = trainer
+    if not training_args.disable_tqdm:
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(_make_progress_class()())
+
+    train_start = time.perf_counter()
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    train_seconds = time.perf_counter() - train_start
+
+    trainer.save_model(training_args.output_dir)
+    output_dir = training_args.output_dir
+    points = sorted(callback.points, key=lambda p: p["step"])
+    metrics = {
+        "trainer": script_args.trainer,
+        "model": model_args.model_name_or_path,
+        "dataset": description,
+        "num_train_prompts": len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None,
+        "num_eval_prompts": len(test) if test is not None else 0,
+        "eval_samples": script_args.eval_samples,
+        "num_processes": trainer.accelerator.num_processes,
+        "deepspeed_zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage
+        if trainer.is_deepspeed_enabled
+        else None,
+        "max_steps": trainer.state.max_steps,
+        "global_step": trainer.state.global_step,
+        "before": points[0] if points else None,
+        "after": points[-1] if points else None,
+        "accuracy_points": points,
+        "series": collect_series(trainer.state.log_history),
+        "estimator_state": getattr(trainer, "_estimator_state", {}),
+        "setup_seconds": setup_seconds,
+        "train_seconds": train_seconds,
+        "eval_seconds": callback.seconds,
+        "output_dir": os.path.abspath(output_dir),
+    }
+    if state.is_main_process:
+        files = {
+            "model": os.path.abspath(output_dir),
+            "metrics": os.path.abspath(os.path.join(output_dir, METRICS_FILE)),
+        }
+        if script_args.plot:
+            files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
+        metrics["files"] = files
+        metrics["wall_seconds"] = time.perf_counter() - started
+        with open(files["metrics"], "w") as f:
+            json.dump(metrics, f, indent=2)
+        say("")
+        if metrics["before"] is not None:
+            say(
+                f"[trl-basis] held-out accuracy: {metrics['before']['accuracy']:.3f} before -> "
+                f"{metrics['after']['accuracy']:.3f} after ({metrics['num_eval_prompts']} prompts x "
+                f"{script_args.eval_samples} samples)"
+            )
+        say(
+            f"[trl-basis] wall time {metrics['wall_seconds']:.0f}s (setup incl. reference stage {setup_seconds:.0f}s, "
+            f"training {train_seconds:.0f}s of which held-out evaluation {callback.seconds:.0f}s)"
+        )
+        say(f"[trl-basis] model:   {files['model']}")
+        say(f"[trl-basis] metrics: {files['metrics']}")
+        if "plot" in files:
+            say(f"[trl-basis] plot:    {files['plot']}")
+    state.wait_for_everyone()
+    return metrics
+
+
+def run_estimate_references(script_args: ReferenceScriptArguments, training_args, model_args) -> str:
+    """The offline BASIS stage alone: add the reference-reward column and `save_to_disk` it. Returns the path."""
+    import datasets
+    from accelerate import PartialState
+
+    from .references import estimate_reference_rewards
+
+    state = PartialState()
+    train, test, description = load_task(script_args, test="optional")
+    reward_names = default_reward_names(script_args)
+    reward_funcs = resolve_reward_funcs(reward_names)
+    if state.is_main_process:
+        print(
+            f"[trl-basis] reference rewards: {training_args.num_reference_samples} samples per prompt for "
+            f"{len(train)} prompts of {description}; model {model_args.model_name_or_path}"
+        )
+    training_args.model_init_kwargs = {
+        **{k: v for k, v in dict(dtype=model_args.dtype, revision=model_args.model_revision).items() if v is not None},
+        **(training_args.model_init_kwargs or {}),
+    }
+    try:
+        with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)
+    except ValueError as err:
+        raise CLIError(" ".join(str(err).split())) from err
+    try:  # the trainer behind the offline stage made its (empty) output folder; do not leave it behind
+        os.removedirs(training_args.output_dir)  # and its parents, as long as they are empty
+    except OSError:
+        pass
+    splits = {script_args.dataset_train_split: with_refs}
+    if test is not None:
+        splits[script_args.dataset_test_split] = test
+    path = os.path.abspath(script_args.save_path)
+    if state.is_main_process:
+        datasets.DatasetDict(splits).save_to_disk(path)
+        with open(os.path.join(path, TASK_INFO_FILE), "w") as f:
+            task = BUILTIN_DATASET if is_builtin_task(script_args.dataset_name) else None
+            json.dump({"reward_funcs": reward_names, "source": description, "task": task}, f)
+        column = training_args.reference_rewards_column
+        rewards = with_refs[column]
+        mean = sum(sum(r) / len(r) for r in rewards) / max(len(rewards), 1)
+        informative = sum(1 for r in rewards if max(r) > min(r))
+        print(f"[trl-basis] reference pass rate {mean:.3f}; {informative}/{len(rewards)} prompts have both outcomes")
+        print(f"[trl-basis] saved to {path} (train on it with: trl-basis train --dataset_name {path})")
+    state.wait_for_everyone()
+    return path
