@@ -59,7 +59,7 @@ class DataArguments(ScriptArguments):
         reward_funcs (`list[str]` or `None`, *optional*, defaults to `None`):
             Reward functions: `arithmetic`, `math_verify`, or dotted import paths (`my_module.my_reward`). `None`
             means `arithmetic` for the built-in task and `math_verify` otherwise. Weights: `reward_weights`.
-        task_num_train (`int`, *optional*, defaults to `768`):
+        task_num_train (`int`, *optional*, defaults to `2000`):
             Training problems of the built-in task.
         task_num_test (`int`, *optional*, defaults to `200`):
             Held-out problems of the built-in task.
@@ -93,7 +93,7 @@ class DataArguments(ScriptArguments):
             "the built-in task, 'math_verify' otherwise."
         },
     )
-    task_num_train: int = field(default=768, metadata={"help": "Training problems of the built-in task."})
+    task_num_train: int = field(default=2000, metadata={"help": "Training problems of the built-in task."})
     task_num_test: int = field(default=200, metadata={"help": "Held-out problems of the built-in task."})
     task_seed: int = field(default=0, metadata={"help": "Seed of the built-in task."})
 
