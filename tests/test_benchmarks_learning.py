@@ -1,0 +1,61 @@
+"""Smoke tests of the learning-efficiency and max@K benchmarks: each runs with `--quick` and prints its tables.
+
+No timing assertions: the scripts' own numbers are only meaningful in their full runs (see benchmarks/results/).
+`--quick` writes nothing under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+RESULTS = BENCHMARKS / "results"
+
+
+def own_results(script: str) -> dict[Path, int]:
+    """Modification times of the results files this script writes in a full run."""
+    stem = script.removesuffix(".py")
+    return {p: p.stat().st_mtime_ns for p in RESULTS.glob(f"{stem}*")} if RESULTS.is_dir() else {}
+
+
+def run_quick(script: str, *extra: str) -> str:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", WANDB_MODE="disabled")
+    before = own_results(script)
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", *extra],
+        cwd=BENCHMARKS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert own_results(script) == before, "--quick must not write or overwrite the results files"
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_learning_efficiency_quick():
+    out = run_quick("learning_efficiency.py")
+    assert "| method | final accuracy (mean ± std) |" in out
+    for method in ("BASIS@1", "GRPO@8", "REINFORCE++@1", "GRPO@2"):
+        assert f"| {method} |" in out, method
+    assert "| step |" in out  # the per-evaluation curve table
+
+
+@pytest.mark.slow
+def test_max_at_k_quick(tmp_path):
+    out = run_quick("max_at_k.py", "--plot-prefix", str(tmp_path / "quick"))
+    assert "| checkpoint | K | estimator | tr Cov (total variance) |" in out
+    for estimator in ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo"):
+        assert f"| {estimator}" in out, estimator
+    assert "| model | seeds | pass@1 |" in out
+    for model in ("base model", "MaxPO (l2o)", "PKPO (pkpo_loo)", "GRPO (grpo)"):
+        assert f"| {model} |" in out, model
+    assert (tmp_path / "quick_pass_at_k.png").stat().st_size > 0
+    assert (tmp_path / "quick_variance.png").stat().st_size > 0
