@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _common import CPU_TRAINING, markdown_table, tiny_world, write_results  # noqa: E402
+from _common import CPU_TRAINING, RESULTS_DIR, markdown_table, tiny_world, write_results  # noqa: E402
 
 TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
 EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
@@ -248,6 +248,38 @@ HEADERS = [
 ]
 
 
+def plot(results: dict[str, dict], cfg: dict, path: Path) -> Path:
+    """Two panels: mean CPU seconds per step split into advantage computation and the rest; training memory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    warm = cfg["warmup"]
+    names = [label(name, cfg["completions"]) for name in TRAINERS]
+    step = [statistics.fmean(results[n]["step_cpu"][warm:]) for n in TRAINERS]
+    adv = [statistics.fmean(results[n]["adv_cpu"][warm:]) if results[n]["adv_cpu"] else 0.0 for n in TRAINERS]
+    memory = [
+        results[n]["peak_training"] - results[n]["rss_built"] if results[n]["peak_training"] is not None else 0.0
+        for n in TRAINERS
+    ]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+    rest = [s - a for s, a in zip(step, adv)]
+    left.barh(names, rest, label="generation, loss, backward, optimizer")
+    left.barh(names, adv, left=rest, label="advantage computation")
+    for y, (s, a) in enumerate(zip(step, adv)):
+        left.text(s, y, f" {100 * a / s:.2f}%" if a else " (inline in TRL)", va="center")
+    left.set_xlabel("CPU seconds per optimizer step")
+    left.legend(loc="lower right", fontsize=8)
+    right.barh(names, memory)
+    right.set_xlabel("peak memory during training over the built trainer's RSS (MiB)")
+    fig.suptitle(f"Per-step overhead, {cfg['completions']} completions per step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict[str, dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings for CI; writes nothing")
@@ -300,6 +332,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         f"Total run time {(time.perf_counter() - start) / 60:.1f} min."
     )
     body = setup + "\n\n" + markdown_table(HEADERS, rows)
+    png_dir = Path(tempfile.mkdtemp()) if args.quick else RESULTS_DIR
+    png_dir.mkdir(parents=True, exist_ok=True)
+    print(f"plot: {plot(results, cfg, png_dir / 'overhead.png')}")
+    body += "\n\n![overhead per step](overhead.png)"
     command = "python benchmarks/overhead.py" + (" --quick" if args.quick else "")
     write_results("overhead", "Overhead per training step: BASIS and MaxPO vs GRPO", command, body, quick=args.quick)
     return results
