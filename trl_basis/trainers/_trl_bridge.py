@@ -148,12 +148,6 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
                 self._estimator_state = json.load(f)
 
 
-def finite_mean(values: torch.Tensor) -> float:
-    """Mean of the finite entries, 0.0 when there are none (so logs never show NaN)."""
-    values = values[torch.isfinite(values)]
-    return values.double().mean().item() if values.numel() else 0.0
-
-
 def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:
     """Divide advantages by their standard deviation over the batch (`"batch"`) or each group (`"group"`).
 
