@@ -159,18 +159,42 @@ def encode_example(tokenizer, question: str, answer: str) -> tuple[list[int], li
 
 
 class ProblemStream:
-    """An endless seeded stream of training problems (uniform over levels), skipping held-out expressions."""
+    """An endless seeded stream of training problems (uniform over ``levels``), skipping held-out expressions."""
 
-    def __init__(self, seed: int, exclude: set[str]):
+    def __init__(self, seed: int, exclude: set[str], levels=tuple(DIFFICULTY_LEVELS)):
         self.rng = random.Random(seed)
         self.exclude = exclude
-        self.levels = sorted(DIFFICULTY_LEVELS)
+        self.levels = sorted(levels)
 
     def __next__(self):
         while True:
             problem = make_arithmetic_problem(self.rng, self.rng.choice(self.levels))
             if problem.expression not in self.exclude:
                 return problem
+
+
+#: Data seeds whose test splits the SFT stream never visits (the main job, the benchmarks and the notebooks draw
+#: their held-out prompts from the test split of one of these seeds).
+HELD_OUT_SEEDS = (0, 1, 2)
+#: Test splits hold distinct problems drawn FIRST, so a test split of any size up to this one, with the same seed and
+#: levels, is a subset of it: excluding it covers every ``num_test <= HELD_OUT_POOL``.
+HELD_OUT_POOL = 1000
+
+
+def held_out_expressions(levels, validation_prompts: int, seed: int) -> set[str]:
+    """Every expression the SFT stream must skip: the test splits of ``make_arithmetic_dataset`` (seeds
+    ``HELD_OUT_SEEDS``, up to ``HELD_OUT_POOL`` prompts, on ``levels`` and on all levels) and the validation
+    problems of the stopping rule (seed ``seed + 1``)."""
+    expressions: set[str] = set()
+    for data_seed in HELD_OUT_SEEDS:
+        for lv in {tuple(levels), tuple(DIFFICULTY_LEVELS)}:
+            expressions |= _test_expressions(HELD_OUT_POOL, data_seed, lv)
+    return expressions | _test_expressions(validation_prompts, seed + 1, tuple(levels))
+
+
+def _test_expressions(num: int, seed: int, levels: tuple[int, ...]) -> set[str]:
+    test = make_arithmetic_dataset(num_train=0, num_test=num, seed=seed, difficulties=levels)["test"]
+    return {p[-1]["content"].rstrip("=") for p in test["prompt"]}
 
 
 def make_batch(tokenizer, problems) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -296,13 +320,14 @@ def train(args) -> None:
     num_params = sum(p.numel() for p in model.parameters())
     print(f"model: {num_params:,} parameters, vocab {len(tokenizer)}", flush=True)
 
-    # Held-out problems: the test split of the canonical dataset (never trained on) and a validation set for the
-    # stopping rule (also never trained on).
-    canonical = make_arithmetic_dataset(num_train=0, num_test=args.test_size, seed=0)["test"]
-    validation = make_arithmetic_dataset(num_train=0, num_test=args.eval_prompts, seed=args.seed + 1)["test"]
-    held_out = {p[-1]["content"].rstrip("=") for p in canonical["prompt"]}
-    held_out |= {p[-1]["content"].rstrip("=") for p in validation["prompt"]}
-    stream = ProblemStream(seed=args.seed + 2, exclude=held_out)
+    # Held-out problems (the test splits the project evaluates on, and the validation set of the stopping rule)
+    # are never trained on; tests/test_tasks.py replays the stream to check it.
+    levels = tuple(args.levels)
+    held_out = held_out_expressions(levels, args.eval_prompts, args.seed)
+    validation = make_arithmetic_dataset(
+        num_train=0, num_test=args.eval_prompts, seed=args.seed + 1, difficulties=levels
+    )["test"]
+    stream = ProblemStream(seed=args.seed + 2, exclude=held_out, levels=levels)
 
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.learning_rate, weight_decay=0.01, betas=(0.9, 0.98))
 
@@ -373,7 +398,9 @@ def evaluate(args) -> None:
     path = str(args.output_dir)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
-    canonical = make_arithmetic_dataset(num_train=args.test_size, num_test=args.test_size, seed=0)
+    canonical = make_arithmetic_dataset(
+        num_train=args.test_size, num_test=args.test_size, seed=0, difficulties=tuple(args.levels)
+    )
     test = canonical["test"]
     report = accuracy_report(model, tokenizer, test, num_samples=args.report_samples, seed=args.seed)
     # Train-split prompts (seed 0, like the ones GRPO examples train on; SFT may have seen some of them).
@@ -392,17 +419,20 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT_DIR)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden-size", type=int, default=128)
-    parser.add_argument("--num-layers", type=int, default=3)
+    parser.add_argument("--num-layers", type=int, default=4)
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=2e-3)
     parser.add_argument("--warmup-steps", type=int, default=100)
-    parser.add_argument("--max-steps", type=int, default=5000)
+    parser.add_argument("--max-steps", type=int, default=2500, help="length of the cosine schedule (and the cap)")
     parser.add_argument("--log-every", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--eval-prompts", type=int, default=200)
-    parser.add_argument("--eval-samples", type=int, default=4)
-    parser.add_argument("--target-accuracy", type=float, default=0.40)
+    parser.add_argument("--eval-samples", type=int, default=8)
+    parser.add_argument("--target-accuracy", type=float, default=0.35, help="stop at the first validation >= this")
+    parser.add_argument(
+        "--levels", type=int, nargs="+", default=[3], help="difficulty levels of the SFT stream and the validation"
+    )
     parser.add_argument("--test-size", type=int, default=200, help="size of the canonical test split (seed 0)")
     parser.add_argument("--report-samples", type=int, default=16, help="samples per prompt in --evaluate-only")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (results are seeded per count)")

@@ -88,8 +88,13 @@ def test_no_arguments_means_basis_on_the_tiny_task_on_cpu():
     assert not args.gradient_checkpointing
     if not torch.cuda.is_available():
         assert args.use_cpu and not args.bf16
-    assert 1e-4 <= args.learning_rate <= 2e-4 and args.output_dir == os.path.join("outputs", "trl-basis-tiny")
+    assert (
+        args.learning_rate == 5e-5
+        and args.max_steps == 300
+        and args.output_dir == os.path.join("outputs", "trl-basis-tiny")
+    )
     assert model_args.model_name_or_path == tiny_model_path()
+    assert script_args.task_difficulties == [3] and script_args.task_num_train == 1000
 
 
 def test_tiny_basis_example_is_the_no_argument_run():
@@ -111,6 +116,10 @@ def test_tiny_basis_example_is_the_no_argument_run():
         "temperature",
     ):
         assert getattr(example, key) == getattr(default, key), key
+    script_example, _, _ = cli.parse("train", ["--config", str(ROOT / "examples" / "tiny_basis.yaml")])
+    script_default, _, _ = cli.parse("train", [])
+    for key in ("task_num_train", "task_num_test", "task_seed", "task_difficulties", "eval_prompts", "eval_samples"):
+        assert getattr(script_example, key) == getattr(script_default, key), key
 
 
 def test_estimate_references_accepts_a_training_yaml():

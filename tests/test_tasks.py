@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from trl_basis.tasks import (
+    DEFAULT_DIFFICULTIES,
     DIFFICULTY_LEVELS,
     arithmetic_reward,
     evaluate_expression,
@@ -152,6 +153,46 @@ def test_grpo_trainer_two_steps_change_parameters(tmp_path):
     assert any(log.get("frac_reward_zero_std", 1.0) < 1.0 for log in logged)
 
 
+def _load_training_script():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_tiny_model.py"
+    spec = importlib.util.spec_from_file_location("train_tiny_model", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_held_out_prompts_never_in_sft_stream_or_rl_train_split():
+    """Replay the shipped model's SFT stream (every problem of every step it trained) from its training_info.json:
+    no held-out problem of the default task (the main job's, the benchmarks' and the notebooks' test splits) is in
+    it, and none is in the RL train split either."""
+    import json
+    from pathlib import Path
+
+    script = _load_training_script()
+    info = json.loads((Path(tiny_model_path()) / "training_info.json").read_text())
+    args = info["args"]
+    levels = tuple(args["levels"])
+    assert levels == DEFAULT_DIFFICULTIES
+    held_out = script.held_out_expressions(levels, args["eval_prompts"], info["seed"])
+    stream = script.ProblemStream(seed=info["seed"] + 2, exclude=held_out, levels=levels)
+    seen = {next(stream).expression for _ in range(info["stopped_at_step"] * args["batch_size"])}
+    assert len(seen) > 10_000  # the replay really covers the stream (level 3 has ~19,000 distinct problems)
+    for seed in (0, 1, 2):
+        data = make_arithmetic_dataset(num_train=4000, num_test=256, seed=seed)
+        test = {p[-1]["content"].rstrip("=") for p in data["test"]["prompt"]}
+        train = {p[-1]["content"].rstrip("=") for p in data["train"]["prompt"]}
+        assert len(test) == 256
+        assert not test & seen, f"seed {seed}: held-out problems in the SFT stream"
+        assert not test & train, f"seed {seed}: held-out problems in the RL train split"
+        assert test <= held_out
+    # The check has teeth: without the exclusion, the same stream does hit held-out problems.
+    unfiltered = script.ProblemStream(seed=info["seed"] + 2, exclude=set(), levels=levels)
+    assert {next(unfiltered).expression for _ in range(len(seen))} & held_out
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Arithmetic task
 # --------------------------------------------------------------------------------------------------------------------
@@ -165,8 +206,13 @@ def test_dataset_is_deterministic_per_seed():
     assert a["test"].to_list() != c["test"].to_list()
 
 
+def test_default_dataset_is_the_tiny_model_level():
+    ds = make_arithmetic_dataset(num_train=50, num_test=20)
+    assert set(ds["train"]["difficulty"]) == set(ds["test"]["difficulty"]) == set(DEFAULT_DIFFICULTIES) == {3}
+
+
 def test_dataset_format_answers_and_difficulties():
-    ds = make_arithmetic_dataset()  # defaults: 2000 train, 200 test, seed 0
+    ds = make_arithmetic_dataset(difficulties=tuple(DIFFICULTY_LEVELS))  # 2000 train, 200 test, seed 0, all levels
     assert set(ds) == {"train", "test"}
     assert ds["train"].num_rows == 2000 and ds["test"].num_rows == 200
     assert ds["train"].column_names == ["prompt", "answer", "difficulty"]

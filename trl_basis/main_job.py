@@ -20,6 +20,8 @@ from typing import Any
 
 from trl import ScriptArguments
 
+from .tasks.arithmetic import DEFAULT_DIFFICULTIES
+
 BUILTIN_DATASET = "arithmetic"
 REWARD_FUNCS = {
     "arithmetic": "trl_basis.tasks.rewards:arithmetic_reward",
@@ -59,12 +61,15 @@ class DataArguments(ScriptArguments):
         reward_funcs (`list[str]` or `None`, *optional*, defaults to `None`):
             Reward functions: `arithmetic`, `math_verify`, or dotted import paths (`my_module.my_reward`). `None`
             means `arithmetic` for the built-in task and `math_verify` otherwise. Weights: `reward_weights`.
-        task_num_train (`int`, *optional*, defaults to `2000`):
+        task_num_train (`int`, *optional*, defaults to `1000`):
             Training problems of the built-in task.
         task_num_test (`int`, *optional*, defaults to `200`):
             Held-out problems of the built-in task.
         task_seed (`int`, *optional*, defaults to `0`):
             Seed of the built-in task.
+        task_difficulties (`list[int]`, *optional*, defaults to `[3]`):
+            Difficulty levels (1-6) of the built-in task; the default is the level of the shipped tiny model, where
+            it is partly right on most prompts (see `trl_basis.tasks.DEFAULT_DIFFICULTIES`).
     """
 
     dataset_name: str | None = field(
@@ -93,9 +98,13 @@ class DataArguments(ScriptArguments):
             "the built-in task, 'math_verify' otherwise."
         },
     )
-    task_num_train: int = field(default=2000, metadata={"help": "Training problems of the built-in task."})
+    task_num_train: int = field(default=1000, metadata={"help": "Training problems of the built-in task."})
     task_num_test: int = field(default=200, metadata={"help": "Held-out problems of the built-in task."})
     task_seed: int = field(default=0, metadata={"help": "Seed of the built-in task."})
+    task_difficulties: list[int] = field(
+        default_factory=lambda: list(DEFAULT_DIFFICULTIES),
+        metadata={"help": "Difficulty levels (1-6) of the built-in task; default: the tiny model's level (3)."},
+    )
 
 
 @dataclass
@@ -166,14 +175,23 @@ def load_task(args: DataArguments, test: str = "required") -> tuple[Any, Any | N
     input (a missing split or column), before any model loads.
     """
     if is_builtin_dataset(args.dataset_name):
-        from .tasks import make_arithmetic_dataset
+        from .tasks import DIFFICULTY_LEVELS, make_arithmetic_dataset
 
         if args.task_num_train < 1 or args.task_num_test < 1:
             raise CLIError("task_num_train and task_num_test must be >= 1.")
-        data = make_arithmetic_dataset(args.task_num_train, args.task_num_test, seed=args.task_seed)
+        unknown = sorted(set(args.task_difficulties) - set(DIFFICULTY_LEVELS))
+        if unknown or not args.task_difficulties:
+            raise CLIError(
+                f"task_difficulties must be levels among {sorted(DIFFICULTY_LEVELS)}; got {args.task_difficulties}."
+            )
+        levels = tuple(args.task_difficulties)
+        data = make_arithmetic_dataset(
+            args.task_num_train, args.task_num_test, seed=args.task_seed, difficulties=levels
+        )
         train, held_out = data["train"], (data["test"] if test != "none" else None)
         description = (
-            f"built-in arithmetic task ({len(train)} train / {args.task_num_test} test, seed {args.task_seed})"
+            f"built-in arithmetic task (level {','.join(map(str, levels))}; {len(train)} train / "
+            f"{args.task_num_test} test, seed {args.task_seed})"
         )
     else:
         data = _load_external(args)

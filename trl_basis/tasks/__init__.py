@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .arithmetic import (
+    DEFAULT_DIFFICULTIES,
     DIFFICULTY_LEVELS,
     MAX_DIFFICULTY,
     ArithmeticProblem,
@@ -26,6 +27,7 @@ from .arithmetic import (
 from .rewards import arithmetic_reward, completion_text, extract_final_integer, math_verify_reward
 
 __all__ = [
+    "DEFAULT_DIFFICULTIES",
     "DIFFICULTY_LEVELS",
     "MAX_DIFFICULTY",
     "ArithmeticProblem",

@@ -37,8 +37,12 @@ DIFFICULTY_LEVELS: dict[int, tuple[int, int]] = {
     6: (3, 3),
 }
 MAX_DIFFICULTY = max(DIFFICULTY_LEVELS)
+#: The levels of the default task: the ones the shipped tiny model was trained on, where it is partly right on most
+#: prompts, so that reinforcement learning has a signal to learn from (docs/tiny_model.md).
+DEFAULT_DIFFICULTIES: tuple[int, ...] = (3,)
 
 __all__ = [
+    "DEFAULT_DIFFICULTIES",
     "DIFFICULTY_LEVELS",
     "MAX_DIFFICULTY",
     "ArithmeticProblem",
@@ -135,11 +139,12 @@ def make_arithmetic_dataset(
     num_train: int = 2000,
     num_test: int = 200,
     seed: int = 0,
-    difficulties: Sequence[int] = tuple(DIFFICULTY_LEVELS),
+    difficulties: Sequence[int] = DEFAULT_DIFFICULTIES,
 ):
     """Build a ``datasets.DatasetDict`` with ``"train"`` and ``"test"`` splits of arithmetic problems.
 
-    Both splits hold an equal share of each level in ``difficulties`` (shuffled). Test problems are distinct from
+    ``difficulties`` defaults to ``DEFAULT_DIFFICULTIES`` (level 3, the level of the shipped tiny model); any of the
+    six levels can be asked for. Both splits hold an equal share of each level in ``difficulties`` (shuffled). Test problems are distinct from
     each other and never appear in the train split. Train problems are drawn independently and may repeat (level 1
     has only 200 distinct problems), but none of them is a test problem. The same arguments always give the same
     dataset.
