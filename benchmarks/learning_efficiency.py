@@ -1,36 +1,45 @@
-"""Learning efficiency: held-out accuracy against wall-clock time and completions, BASIS@1 vs GRPO and REINFORCE++.
+"""Learning efficiency: held-out accuracy against wall-clock time and completions, BASIS@1 against GRPO and the
+strongest single-rollout peers.
 
     python benchmarks/learning_efficiency.py            # full run, seeds 0 1 2; writes benchmarks/results/
                                                         #   learning_efficiency.md and learning_efficiency.png
-    python benchmarks/learning_efficiency.py --quick    # seconds: all 4 methods, tiny settings, prints only
+    python benchmarks/learning_efficiency.py --quick    # seconds: every method, tiny settings, prints only
 
-Full run: about 10-11 minutes on the 2-core CPU with 1 torch thread (deterministic: a rerun with the same seeds
-gave the same accuracies).
+Full run: about 45 minutes on the 2-core CPU with 1 torch thread.
 
-Methods (all on the shipped tiny model and the arithmetic task, CPU, `torch.set_num_threads(1)` by default):
+Methods (all on the shipped tiny model and the default arithmetic task (level 3), CPU, `torch.set_num_threads(1)`):
 
+View (a), equal completions per step (64):
 * `BASIS@1`       `BASISTrainer`: 64 prompts x 1 completion per step, baseline from the other prompts of the
                   batch (ALGORITHMS.md §1), advantages divided by the batch std (the default). Its offline stage
                   (N = 8 samples of every training prompt from the initial policy) runs inside the timed
                   trainer construction with the on-disk cache DISABLED (`reference_cache_dir=None`), and its N x P
                   completions are counted: its curves start at that time / those completions.
-* `GRPO@8`        TRL's `GRPOTrainer`, 8 prompts x 8 completions per step (group mean, group std).
-* `REINFORCE++@1` 64 prompts x 1 completion, `A = (r - batch mean) / batch std` (a subclass of the package's
-                  `AdvantageEstimatorTrainer`, defined here).
-* `GRPO@2`        TRL's `GRPOTrainer`, 32 prompts x 2 completions per step.
+* `GRPO@8`, `GRPO@4`, `GRPO@2`   TRL's `GRPOTrainer`, 8 x 8, 16 x 4, 32 x 2 (group mean, group std).
+* `RLOO@8`        8 prompts x 8, leave-one-out group mean, no std scaling (`MaxPOTrainer` with K = 1, which is RLOO
+                  exactly).
+* `REINFORCE++@1` 64 prompts x 1, `A = (r - batch mean) / batch std` (OpenRLHF's `reinforce_baseline`;
+                  `trl_basis.advantages.reinforce_pp_advantages`).
+* `SPO@1`         64 prompts x 1, "Single-stream Policy Optimization" (arXiv 2509.13232): a persistent Beta tracker
+                  per prompt started from the SAME offline samples as BASIS (its offline stage is timed and counted
+                  the same way, and it trains on the same kept prompts), baseline = the tracker's mean read before
+                  the update, global (A - mean) / std normalisation. The discount is CONSTANT (`_peers.SPO_DISCOUNT`)
+                  instead of the paper's KL-adaptive one (`trl_basis.advantages.spo_advantages`).
+View (b), equal prompts per step (the paper's framing of "less training time"):
+* `GRPO@8 x64p`   TRL's `GRPOTrainer`, 64 prompts x 8 = 512 completions per step, against `BASIS@1`'s 64 x 1.
 
-Equal budget per step: every method does the same number of optimizer steps (150), each on ONE generation batch
-of 64 completions (one optimizer step per generation, no gradient accumulation), with the same loss (TRL's default
-"dapo" token loss, no KL, one PPO iteration), the same learning rate (1e-4, constant: in trial runs 2e-4 and 3e-4
-dipped early and 3e-4 degraded; 1e-4 was the most stable), the same train set (512 prompts of
-`make_arithmetic_dataset(seed=0)`), and within a seed the same prompt permutation (TRL's `RepeatSampler` seeded
-with the run seed; BASIS permutes the subset it keeps after dropping prompts whose 8 reference rewards are all
-equal, so its order differs). Held-out accuracy = mean sampled reward (temperature 1) over the 200 test prompts
-x 8 samples, every 25 steps, with the same evaluation seed at every point (common random numbers); evaluation
-time is excluded from the time axis, and the global torch RNG is restored after each evaluation so evaluating
-does not change training. Wall time counts trainer construction (model load; BASIS's offline stage) plus
-training steps; the process CPU time is reported too, since other jobs share the machine. Methods are
-interleaved seed-major (seed 0: all methods, then seed 1, ...), so load from other jobs affects them alike.
+Every method does the same number of optimizer steps, each on ONE generation batch (one optimizer step per
+generation, no gradient accumulation), with the same loss (TRL's default "dapo" token loss, no KL, one PPO
+iteration), the same learning rate (5e-5, constant: where both BASIS and GRPO learn, docs/tiny_model.md), the same
+train set (1000 prompts of `make_arithmetic_dataset(seed=0)`), and within a seed the same prompt permutation (TRL's
+`RepeatSampler` seeded with the run seed; BASIS and SPO permute the subset they keep after dropping prompts whose 8
+reference rewards are all equal, so their order differs). Held-out accuracy = mean sampled reward (temperature 1)
+over the 200 test prompts x 8 samples (never trained on, by SFT or RL), every 25 steps, with the same evaluation
+seed at every point (common random numbers); evaluation time is excluded from the time axis, and the global torch
+RNG is restored after each evaluation so evaluating does not change training. Wall time counts trainer
+construction (model load; BASIS's and SPO's offline stage) plus training steps; the process CPU time is reported
+too. Methods are interleaved seed-major (seed 0: all methods, then seed 1, ...), so load from other jobs affects
+them alike.
 
 "Time / completions to 95%": the first evaluation point at which the seed-mean accuracy of a method reaches 95%
 of GRPO@8's final seed-mean accuracy; time is the seed mean of the wall time at that point.
@@ -47,12 +56,36 @@ import warnings
 
 import torch
 from _common import CPU_TRAINING, RESULTS_DIR, held_out_accuracy, load_tiny, markdown_table, tiny_world, write_results
+from _peers import SPO_DISCOUNT, reinforce_pp_trainer_class, rloo_config_kwargs, spo_trainer_class
 
 warnings.filterwarnings("ignore")
 
 NAME = "learning_efficiency"
-METHODS = ("BASIS@1", "GRPO@8", "REINFORCE++@1", "GRPO@2")
-COLORS = {"BASIS@1": "tab:red", "GRPO@8": "tab:blue", "REINFORCE++@1": "tab:green", "GRPO@2": "tab:purple"}
+#: method -> (completions per prompt, prompts per step as a multiple of `--batch` / completions per prompt).
+#: View (a), equal completions per step: every method but the last samples `--batch` completions per step.
+#: View (b), equal prompts per step: "GRPO@8 x64p" samples 8 completions for each of `--batch` prompts (8x the
+#: completions of BASIS@1, the paper's own framing of "less training time").
+METHODS = ("BASIS@1", "GRPO@8", "GRPO@4", "GRPO@2", "RLOO@8", "REINFORCE++@1", "SPO@1", "GRPO@8 x64p")
+DEFAULT_METHODS = METHODS
+COLORS = {
+    "BASIS@1": "tab:red",
+    "GRPO@8": "tab:blue",
+    "GRPO@4": "tab:cyan",
+    "GRPO@2": "tab:purple",
+    "RLOO@8": "tab:olive",
+    "REINFORCE++@1": "tab:green",
+    "SPO@1": "tab:orange",
+    "GRPO@8 x64p": "navy",
+}
+
+
+def group_size(method: str) -> int:
+    return int(method.split("@")[1].split()[0])
+
+
+def completions_per_step(method: str, batch: int) -> int:
+    """`batch` completions per step, except the equal-prompts view, which samples `group_size` per prompt."""
+    return batch * group_size(method) if method.endswith("x64p") else batch
 
 
 def make_world(num_train: int, num_test: int, difficulties):
@@ -63,19 +96,6 @@ def make_world(num_train: int, num_test: int, difficulties):
 
     data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=0, difficulties=difficulties)
     return tiny_model_path(), data["train"], data["test"], arithmetic_reward
-
-
-def reinforce_pp_trainer_class():
-    """REINFORCE++@1: one completion per prompt, advantage (r - batch mean) / batch std over the global batch."""
-    from trl_basis.trainers._trl_bridge import AdvantageEstimatorTrainer, scale_advantages
-
-    class ReinforcePPTrainer(AdvantageEstimatorTrainer):
-        def _compute_advantages(self, rewards, batch):
-            rewards = rewards.double()
-            centred = rewards - torch.nanmean(rewards)
-            return scale_advantages(centred, "batch"), {"rpp/baseline": torch.nanmean(rewards).item()}
-
-    return ReinforcePPTrainer
 
 
 class EvalClock:
@@ -132,7 +152,7 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
     from transformers import PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from trl_basis import BASISConfig, BASISTrainer
+    from trl_basis import BASISConfig, BASISTrainer, MaxPOConfig, MaxPOTrainer
 
     path, train, test, reward = world
     model_eval, tokenizer = opts.tokenizer_pair
@@ -143,7 +163,7 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
     common = dict(
         CPU_TRAINING,
         output_dir=f"/tmp/trl_basis_{NAME}/{method.replace('@', '_').replace('+', 'p')}-{seed}",
-        per_device_train_batch_size=opts.batch,
+        per_device_train_batch_size=completions_per_step(method, opts.batch),
         gradient_accumulation_steps=1,
         max_steps=opts.steps,
         learning_rate=opts.lr,
@@ -152,22 +172,26 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         seed=seed,
         logging_steps=max(opts.eval_every, 1),
     )
-    clock = EvalClock(evaluate, opts.batch)
-    if method == "BASIS@1":
+    clock = EvalClock(evaluate, completions_per_step(method, opts.batch))
+    if method in ("BASIS@1", "SPO@1"):
         args = BASISConfig(
             **common,
             num_reference_samples=opts.reference_samples,
-            reference_cache_dir=None,  # the offline stage really runs, and is timed
+            reference_cache_dir=None,  # the offline stage really runs, and is timed (SPO starts its tracker from it)
             reference_batch_size=64,
         )
-        trainer = BASISTrainer(path, [reward], args=args, train_dataset=train)
+        cls = BASISTrainer if method == "BASIS@1" else spo_trainer_class()
+        trainer = cls(path, [reward], args=args, train_dataset=train)
         clock.offline_completions = opts.reference_samples * len(train)
     elif method == "REINFORCE++@1":
         args = BASISConfig(**common, num_reference_samples=0)  # a BASISConfig only for num_generations=1
         trainer = reinforce_pp_trainer_class()(path, [reward], args=args, train_dataset=train)
-    elif method in ("GRPO@8", "GRPO@2"):
-        args = GRPOConfig(**common, num_generations=int(method.split("@")[1]))
+    elif method.startswith("GRPO@"):
+        args = GRPOConfig(**common, num_generations=group_size(method))
         trainer = GRPOTrainer(path, [reward], args=args, train_dataset=train)
+    elif method.startswith("RLOO@"):
+        args = MaxPOConfig(**common, num_generations=group_size(method), **rloo_config_kwargs())
+        trainer = MaxPOTrainer(path, [reward], args=args, train_dataset=train)
     else:
         raise ValueError(method)
     trainer.remove_callback(PrinterCallback)
@@ -184,7 +208,7 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         points=clock.points,
         wall=wall,
         cpu=cpu,
-        completions=clock.offline_completions + opts.steps * opts.batch,
+        completions=clock.offline_completions + opts.steps * completions_per_step(method, opts.batch),
         offline_completions=clock.offline_completions,
         train_prompts_kept=kept,
         train_reward=train_reward,
@@ -213,6 +237,13 @@ def mean_std(values: list[float], fmt: str = "{:.3f}") -> str:
     if len(values) == 1:
         return fmt.format(values[0])
     return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
+
+
+def mean_se(values: list[float]) -> str:
+    """Mean ± standard error of the mean (over seeds)."""
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values) / len(values) ** 0.5:.3f}"
 
 
 def train_reward_change(runs: list[dict]) -> str:
@@ -268,7 +299,7 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
         rows.append(
             [
                 m,
-                mean_std([r["points"][-1]["accuracy"] for r in rs]),
+                mean_se([r["points"][-1]["accuracy"] for r in rs]),
                 rs[0]["completions"],
                 rs[0]["offline_completions"],
                 mean_std([r["wall"] for r in rs], "{:.0f}"),
@@ -281,7 +312,7 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
         )
     headers = [
         "method",
-        "final accuracy (mean ± std)",
+        "final accuracy (mean ± s.e.)",
         "completions",
         "of which offline",
         "wall s",
@@ -341,17 +372,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (CI smoke test); writes nothing")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (full: 150)")
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (full: 300)")
     parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (full: 25)")
     parser.add_argument("--batch", type=int, default=64, help="completions per step (full: 64)")
-    parser.add_argument("--train-prompts", type=int, default=None, help="training prompts (full: 512)")
+    parser.add_argument("--train-prompts", type=int, default=None, help="training prompts (full: 1000)")
     parser.add_argument("--eval-prompts", type=int, default=None, help="held-out prompts (full: 200)")
-    parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: all)")
+    parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: 3)")
     parser.add_argument("--eval-samples", type=int, default=None, help="samples per held-out prompt (full: 8)")
     parser.add_argument("--eval-seed", type=int, default=1234)
     parser.add_argument("--reference-samples", type=int, default=8, help="BASIS's N")
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--scheduler", default="constant", help="learning-rate schedule (transformers' names)")
     parser.add_argument("--warmup-steps", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
@@ -360,9 +391,9 @@ def main(argv: list[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     quick = opts.quick
     defaults = dict(
-        steps=4 if quick else 150,
+        steps=4 if quick else 300,
         eval_every=2 if quick else 25,
-        train_prompts=96 if quick else 512,
+        train_prompts=96 if quick else 1000,
         eval_prompts=16 if quick else 200,
         eval_samples=2 if quick else 8,
     )
@@ -404,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     table, extra = summarise(runs, opts)
     settings = (
         f"- settings: {opts.steps} optimizer steps per run, each on one generation batch of {opts.batch} completions "
-        f"(BASIS@1 and REINFORCE++@1: {opts.batch} prompts x 1; GRPO@8: {opts.batch // 8} x 8; GRPO@2: "
-        f"{opts.batch // 2} x 2); learning rate {opts.lr:g} constant, AdamW, TRL defaults otherwise (loss 'dapo', "
+        f"(BASIS@1, REINFORCE++@1, SPO@1: {opts.batch} prompts x 1; GRPO@G and RLOO@G: {opts.batch} / G prompts x G; "
+        f"GRPO@8 x64p: {opts.batch} prompts x 8 = {8 * opts.batch} completions); SPO's constant discount "
+        f"{SPO_DISCOUNT}; learning rate {opts.lr:g} constant, AdamW, TRL defaults otherwise (loss 'dapo', "
         f"no KL); train set {opts.train_prompts} prompts (BASIS keeps {extra['kept'].get('BASIS@1', '-')} after "
         f"dropping prompts with constant reference rewards; its offline stage samples N = {opts.reference_samples} "
         f"per prompt = {opts.reference_samples * opts.train_prompts} completions, uncached, timed); held-out "
@@ -432,7 +464,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     write = not (quick or opts.no_write)
     write_results(
-        NAME, "Learning efficiency: BASIS@1 vs GRPO@8, REINFORCE++@1, GRPO@2", command.strip(), body, quick=not write
+        NAME,
+        "Learning efficiency: BASIS@1 vs GRPO@8/4/2, RLOO@8, REINFORCE++@1, SPO@1 (equal completions) and GRPO@8 x64p "
+        "(equal prompts)",
+        command.strip(),
+        body,
+        quick=not write,
     )
     if write:
         plot(extra["curves"], extra["target"], RESULTS_DIR / f"{NAME}.png")

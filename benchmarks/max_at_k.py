@@ -20,10 +20,10 @@
     divided by its standard error (about 1 when both have the same expectation). Sampling seed 0; both
     checkpoints see the same prompts. Full run: about 8.5 minutes on the 2-core CPU with 1 thread.
 
-(b) pass@k curves. MaxPOTrainer with B = 8 completions per prompt, K = 4, 8 prompts per step (64 completions per
-    step), the same number of optimizer steps (150), learning rate (1e-4, constant, as in learning_efficiency.py)
-    and train set (512 prompts) for every estimator:
-    `l2o` (MaxPO), `pkpo_loo` (PKPO) and `grpo` (group-mean baseline), advantage_scaling "none" (the default).
+(b) pass@k curves. MaxPOTrainer with 64 completions per step for every run: `l2o` (MaxPO) at K = 4 (8 prompts x
+    B = 8) and at K = 8 (4 prompts x B = 16), `pkpo_loo` (PKPO) at K = 4 (8 x 8) and `grpo` (group-mean baseline,
+    8 x 8); advantage_scaling "none" (the default); the same number of optimizer steps (300), learning rate (5e-5,
+    constant, as in learning_efficiency.py) and train set (1000 prompts of the default task, level 3).
     Then pass@k for k = 1..16 from 16 samples per held-out prompt (`evaluate_pass_at_k`, 200 test prompts,
     evaluation seed 1234), for each trained model and the base model. Seeds 0 1 2, run seed-major (seed 0: all
     estimators, then seed 1, ...), `torch.set_num_threads(1)` by default (the CPU is shared).
@@ -43,8 +43,21 @@ from _common import CPU_TRAINING, RESULTS_DIR, load_tiny, markdown_table, tiny_w
 warnings.filterwarnings("ignore")
 
 NAME = "max_at_k"
-TRAIN_ESTIMATORS = {"MaxPO (l2o)": "l2o", "PKPO (pkpo_loo)": "pkpo_loo", "GRPO (grpo)": "grpo"}
-COLORS = {"base model": "gray", "MaxPO (l2o)": "tab:red", "PKPO (pkpo_loo)": "tab:blue", "GRPO (grpo)": "tab:green"}
+#: label -> (advantage estimator, K, group size B). Every run samples the same completions per step (`--group` x
+#: `--train-prompts-per-step`), so K = 8 runs use groups of 16 (K < B) over half as many prompts.
+TRAIN_ESTIMATORS = {
+    "MaxPO K=4 (l2o)": ("l2o", 4, 8),
+    "MaxPO K=8 (l2o)": ("l2o", 8, 16),
+    "PKPO K=4 (pkpo_loo)": ("pkpo_loo", 4, 8),
+    "GRPO (grpo)": ("grpo", 4, 8),
+}
+COLORS = {
+    "base model": "gray",
+    "MaxPO K=4 (l2o)": "tab:red",
+    "MaxPO K=8 (l2o)": "darkred",
+    "PKPO K=4 (pkpo_loo)": "tab:blue",
+    "GRPO (grpo)": "tab:green",
+}
 VARIANCE_ESTIMATORS = ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo")
 
 
@@ -231,9 +244,29 @@ def variance_notes(results: dict, ks) -> list[str]:
     return lines
 
 
+def crossing(curves: dict, label: str, other: str = "GRPO (grpo)") -> str:
+    """The smallest k from which `label`'s seed-mean pass@k stays at or above `other`'s."""
+    if label not in curves or other not in curves:
+        return "-"
+    ks = sorted(curves["base model"][0])
+    mean = {name: {k: statistics.mean(c[k] for c in curves[name]) for k in ks} for name in (label, other)}
+    above = [mean[label][k] >= mean[other][k] for k in ks]
+    if not above[-1]:
+        return f"never (below at k = {ks[-1]})"
+    first = len(ks) - 1
+    while first > 0 and above[first - 1]:
+        first -= 1
+    return f"k = {ks[first]}" + (" (at or above at every k)" if first == 0 else "")
+
+
 def pass_notes(curves: dict, ks_show) -> list[str]:
     base = curves["base model"][0]
-    lines = ["- pass@k minus the base model's, seed mean ± standard error:"]
+    lines = [
+        f"- Where the curves cross: {label} is at or above GRPO from {crossing(curves, label)} on."
+        for label in curves
+        if label.startswith("MaxPO")
+    ]
+    lines.append("- pass@k minus the base model's, seed mean ± standard error:")
     for label, runs in curves.items():
         if label == "base model":
             continue
@@ -247,7 +280,7 @@ def pass_notes(curves: dict, ks_show) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- (b) pass@k
-def train_estimator(estimator: str, seed: int, opts, world):
+def train_estimator(estimator: str, k: int, group: int, seed: int, opts, world):
     from transformers import PrinterCallback
 
     from trl_basis import MaxPOConfig, MaxPOTrainer
@@ -255,11 +288,11 @@ def train_estimator(estimator: str, seed: int, opts, world):
     path, train, _, reward = world
     args = MaxPOConfig(
         **dict(CPU_TRAINING, logging_steps=max(opts.steps // 5, 1)),
-        output_dir=f"/tmp/trl_basis_{NAME}/{estimator}-{seed}",
-        per_device_train_batch_size=opts.train_prompts_per_step * opts.group,
+        output_dir=f"/tmp/trl_basis_{NAME}/{estimator}-k{k}-{seed}",
+        per_device_train_batch_size=opts.train_prompts_per_step * opts.group,  # equal completions per step
         gradient_accumulation_steps=1,
-        num_generations=opts.group,
-        max_k=opts.train_k,
+        num_generations=group,
+        max_k=k,
         advantage_estimator=estimator,
         max_steps=opts.steps,
         learning_rate=opts.lr,
@@ -365,28 +398,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (CI smoke test); writes nothing")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per training run (full: 150)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per training run (full: 300)")
     parser.add_argument("--train-prompts-per-step", type=int, default=8)
     parser.add_argument("--group", type=int, default=8, help="B: completions per prompt (training and variance)")
-    parser.add_argument("--train-k", type=int, default=4, help="K used in training")
     parser.add_argument("--ks", type=int, nargs="+", default=None, help="K values for the variance (full: 2 4 6)")
     parser.add_argument("--batches", type=int, default=None, help="R: batches for the variance (full: 30)")
     parser.add_argument("--prompts", type=int, default=16, help="prompts per variance batch")
-    parser.add_argument("--train-size", type=int, default=None, help="training prompts (full: 512)")
+    parser.add_argument("--train-size", type=int, default=None, help="training prompts (full: 1000)")
     parser.add_argument("--eval-prompts", type=int, default=None, help="held-out prompts (full: 200)")
     parser.add_argument("--eval-samples", type=int, default=16)
     parser.add_argument("--eval-seed", type=int, default=1234)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
     parser.add_argument("--plot-prefix", default=None, help="write the plots under this prefix (for --no-write)")
     opts = parser.parse_args(argv)
     quick = opts.quick
     defaults = dict(
-        steps=3 if quick else 150,
+        steps=3 if quick else 300,
         ks=[2, 4] if quick else [2, 4, 6],
         batches=3 if quick else 30,
-        train_size=64 if quick else 512,
+        train_size=64 if quick else 1000,
         eval_prompts=8 if quick else 200,
         seeds=[0] if quick else [0, 1, 2],
     )
@@ -409,12 +441,14 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[str, list[tuple[float, float]]] = {}
     trained_checkpoint = None
     for seed in opts.seeds:
-        for label, estimator in TRAIN_ESTIMATORS.items():
-            model, wall, cpu = train_estimator(estimator, seed, opts, world)
+        for label, (estimator, k, group) in TRAIN_ESTIMATORS.items():
+            if k >= group or (opts.train_prompts_per_step * opts.group) % group:
+                continue  # --quick or a custom --group: this K does not fit
+            model, wall, cpu = train_estimator(estimator, k, group, seed, opts, world)
             curve = pass_at_k(model, tokenizer, test, reward, opts)
             curves.setdefault(label, []).append(curve)
             times.setdefault(label, []).append((wall, cpu))
-            if estimator == "l2o" and seed == opts.seeds[0]:
+            if estimator == "l2o" and k == 4 and seed == opts.seeds[0]:
                 trained_checkpoint = fresh_copy(model)
             print(
                 f"seed {seed} {label:16s} train {wall:.1f}s wall / {cpu:.1f}s cpu; pass@1 {curve[1]:.4f} "
@@ -426,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     # (a) gradient variance at the initial model and the seed-0 MaxPO model.
     checkpoints = {
         "initial model": base,
-        f"MaxPO (l2o) after {opts.steps} steps, seed {opts.seeds[0]}": trained_checkpoint,
+        f"MaxPO K=4 (l2o) after {opts.steps} steps, seed {opts.seeds[0]}": trained_checkpoint,
     }
     variance: dict[str, dict] = {}
     for name, model in checkpoints.items():
@@ -474,8 +508,9 @@ def main(argv: list[str] | None = None) -> int:
         f"- (a) R = {opts.batches} batches of {opts.prompts} training prompts x B = {opts.group} completions per "
         f"checkpoint, K in {opts.ks}, sampling seed 0, the same samples for every estimator; mean batch pass rate "
         f"{pass_rates}\n"
-        f"- (b) {opts.steps} optimizer steps x {opts.train_prompts_per_step} prompts x B = {opts.group} completions "
-        f"(= {opts.steps * opts.train_prompts_per_step * opts.group} completions per run), K = {opts.train_k}, "
+        f"- (b) {opts.steps} optimizer steps x {opts.train_prompts_per_step * opts.group} completions (B = 8 per "
+        f"prompt for K = 4 and GRPO, B = 16 for K = 8; = {opts.steps * opts.train_prompts_per_step * opts.group} "
+        "completions per run), "
         f"lr {opts.lr:g} constant, advantage_scaling 'none', train set {opts.train_size} prompts; pass@k from "
         f"{opts.eval_samples} samples on {opts.eval_prompts} held-out prompts (evaluation seed {opts.eval_seed})\n"
         "\n## (a) Gradient variance of the max@K estimators (same samples for all)\n\n"

@@ -42,8 +42,8 @@ def run_quick(script: str, *extra: str) -> str:
 @pytest.mark.slow
 def test_learning_efficiency_quick():
     out = run_quick("learning_efficiency.py")
-    assert "| method | final accuracy (mean ± std) |" in out
-    for method in ("BASIS@1", "GRPO@8", "REINFORCE++@1", "GRPO@2"):
+    assert "| method | final accuracy (mean ± s.e.) |" in out
+    for method in ("BASIS@1", "GRPO@8", "GRPO@4", "GRPO@2", "RLOO@8", "REINFORCE++@1", "SPO@1", "GRPO@8 x64p"):
         assert f"| {method} |" in out, method
     assert "| step |" in out  # the per-evaluation curve table
 
@@ -55,7 +55,7 @@ def test_max_at_k_quick(tmp_path):
     for estimator in ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo"):
         assert f"| {estimator}" in out, estimator
     assert "| model | seeds | pass@1 |" in out
-    for model in ("base model", "MaxPO (l2o)", "PKPO (pkpo_loo)", "GRPO (grpo)"):
+    for model in ("base model", "MaxPO K=4 (l2o)", "MaxPO K=8 (l2o)", "PKPO K=4 (pkpo_loo)", "GRPO (grpo)"):
         assert f"| {model} |" in out, model
     assert (tmp_path / "quick_pass_at_k.png").stat().st_size > 0
     assert (tmp_path / "quick_variance.png").stat().st_size > 0

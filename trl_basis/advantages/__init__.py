@@ -1,7 +1,8 @@
 """Pure-torch advantage estimators of trl_basis (no TRL / transformers import).
 
 BASIS (one completion per prompt, a batch-shared leave-one-out baseline, `basis.py`) and the max@K
-estimators for group sampling: MaxPO's Leave-Two-Out advantage and PKPO's variants (`maxk.py`).
+estimators for group sampling: MaxPO's Leave-Two-Out advantage and PKPO's variants (`maxk.py`). `peers.py` holds
+the single-rollout peers the benchmarks compare BASIS with (REINFORCE++'s batch baseline, SPO's value tracker).
 The mathematical specification is `docs/ALGORITHMS.md`; every function computes in float64 on the device of
 its input and returns float64.
 """
@@ -15,6 +16,7 @@ from .basis import (
     reference_values,
 )
 from .maxk import PKPO_BASELINES, max_at_k, maxpo_advantages, pkpo_advantages
+from .peers import reinforce_pp_advantages, spo_advantages, spo_tracker_init, spo_tracker_update
 
 __all__ = [
     "BASIS_FALLBACKS",
@@ -27,4 +29,8 @@ __all__ = [
     "maxpo_advantages",
     "pkpo_advantages",
     "reference_values",
+    "reinforce_pp_advantages",
+    "spo_advantages",
+    "spo_tracker_init",
+    "spo_tracker_update",
 ]
