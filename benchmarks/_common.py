@@ -62,7 +62,9 @@ def held_out_accuracy(model, tokenizer, dataset, reward, num_samples: int = 4, s
     """Mean sampled reward (temperature 1) over `num_samples` completions per held-out prompt."""
     from trl_basis.evaluation import sample_rewards
 
-    rewards = sample_rewards(model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, progress=False)
+    rewards = sample_rewards(
+        model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, progress=False
+    )
     return rewards.nanmean().item()
 
 
