@@ -113,6 +113,9 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
         raise CLIError(f"`env` in {config_path} must be a mapping of NAME: value.")
     os.environ.update({str(k): str(v) for k, v in env.items()})
 
+    for key in ("reward_funcs", "task_difficulties"):  # a YAML scalar where a list belongs: one item, not letters
+        if isinstance(config.get(key), str | int):
+            config[key] = [config[key]]
     explicit = set(config) | set(flags)
     defaults = cli_defaults(command, trainer, explicit, _explicit_value("dataset_name", argv, config))
     wants_help = bool({"-h", "--help"} & set(argv))
@@ -146,6 +149,11 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
 
         check_model(model_args.model_name_or_path)
     _check_script_args(command, script_args)
+    if command == "train" and (training_args.max_steps == 0 or training_args.max_steps < -1):
+        raise CLIError(
+            f"max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
+            f"{training_args.max_steps}."
+        )
     return script_args, training_args, model_args
 
 

@@ -628,6 +628,14 @@ def _moving_average(values: list, window: int) -> list:
 
 
 # ---------------------------------------------------------------------------------------------------- commands
+def write_json_atomically(path: str, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so an interrupted write never leaves a truncated file."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
 def trainer_class(name: str):
     if name == "basis":
         from .trainers import BASISTrainer
@@ -745,12 +753,21 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
             "model": os.path.abspath(output_dir),
             "metrics": os.path.abspath(os.path.join(output_dir, METRICS_FILE)),
         }
-        if script_args.plot:
-            files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
         metrics["files"] = files
         metrics["wall_seconds"] = time.perf_counter() - started
-        with open(files["metrics"], "w") as f:
-            json.dump(metrics, f, indent=2)
+        # The metrics go to disk first: a plotting failure after a full run must not lose them.
+        write_json_atomically(files["metrics"], metrics)
+        if script_args.plot:
+            try:
+                files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
+            except Exception as err:  # noqa: BLE001 - any plotting error is only a warning
+                print(
+                    f"\n[trl-basis] warning: could not draw {PLOT_FILE} ({type(err).__name__}: {err}); the model "
+                    f"and {METRICS_FILE} are saved.",
+                    file=sys.stderr,
+                )
+            else:
+                write_json_atomically(files["metrics"], metrics)  # now listing the plot too
         say("")
         if metrics["before"] is not None:
             say(
@@ -790,14 +807,13 @@ def run_estimate_references(script_args: ReferenceScriptArguments, training_args
         **{k: v for k, v in dict(dtype=model_args.dtype, revision=model_args.model_revision).items() if v is not None},
         **(training_args.model_init_kwargs or {}),
     }
+    existed_before = os.path.exists(training_args.output_dir)
     try:
         with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)
     except ValueError as err:
         raise CLIError(" ".join(str(err).split())) from err
-    try:  # the trainer behind the offline stage made its (empty) output folder; do not leave it behind
-        os.removedirs(training_args.output_dir)  # and its parents, as long as they are empty
-    except OSError:
-        pass
+    if not existed_before and os.path.isdir(training_args.output_dir) and not os.listdir(training_args.output_dir):
+        os.rmdir(training_args.output_dir)  # the trainer behind the offline stage made it, empty: remove only that
     splits = {script_args.dataset_train_split: with_refs}
     if test is not None:
         splits[script_args.dataset_test_split] = test

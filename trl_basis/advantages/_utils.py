@@ -46,8 +46,12 @@ def check_int(value, name: str) -> int:
 
 
 def check_basis_rewards(rewards, name: str = "rewards") -> torch.Tensor:
-    """1-D float64 rewards in [0, 1] with NaN meaning missing (BASIS models them as Bernoulli probabilities)."""
-    r = as_float64(rewards, name)
+    """1-D float64 rewards in [0, 1] with NaN meaning missing (BASIS models them as Bernoulli probabilities).
+
+    Rewards are data, not a function of parameters: a tensor that requires grad is detached (the estimator's
+    in-place, preallocated arithmetic cannot be differentiated, and no caller needs gradients through a baseline).
+    """
+    r = as_float64(rewards, name).detach()
     if r.ndim != 1:
         raise ValueError(f"`{name}` must be 1-D (one reward per prompt in the batch); got shape {tuple(r.shape)}")
     # NaN compares False, so it passes this check: it is the documented "missing" marker.

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ._checks import cache_dir_or_none, warn_if_scale_rewards_set
+
 
 @dataclass
 class BASISConfig(GRPOConfig):
@@ -29,8 +31,8 @@ class BASISConfig(GRPOConfig):
             missing, the trainer runs the offline stage and adds it.
         reference_cache_dir (`str` or `None`, *optional*, defaults to `"~/.cache/trl_basis/reference_rewards"`):
             Where the offline stage caches its results, keyed by model, data, reward functions and sampling settings,
-            so that a restart or a second run does not sample again. `None` disables the cache. The environment
-            variable `TRL_BASIS_CACHE` overrides the default.
+            so that a restart or a second run does not sample again. `None`, `""`, `"null"` or `"none"` disable the
+            cache. The environment variable `TRL_BASIS_CACHE` overrides the default.
         reference_batch_size (`int`, *optional*, defaults to `64`):
             Prompts per process per generation call in the offline stage (each is sampled `N` times).
         basis_beta_num (`int`, *optional*, defaults to `230`):
@@ -79,7 +81,9 @@ class BASISConfig(GRPOConfig):
         default_factory=lambda: os.environ.get(
             "TRL_BASIS_CACHE", os.path.join("~", ".cache", "trl_basis", "reference_rewards")
         ),
-        metadata={"help": "Cache of the offline stage (keyed by model, data and settings); None disables it."},
+        metadata={
+            "help": "Cache of the offline stage (keyed by model, data and settings); None, '' or 'null' disable it."
+        },
     )
     reference_batch_size: int = field(
         default=64,
@@ -132,7 +136,9 @@ class BASISConfig(GRPOConfig):
         finally:
             self.num_generations = 1
             self.num_generations_eval = num_generations_eval
+        self.reference_cache_dir = cache_dir_or_none(self.reference_cache_dir)
         self._check_basis_fields()
+        warn_if_scale_rewards_set(self)
 
     def _placeholder_group_size(self, per_device_batch_size: int) -> int:
         # Each batch GRPOConfig checks is a multiple of the per-device batch size (or, with a batch of 1 per

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ._checks import warn_if_scale_rewards_set
+
 ADVANTAGE_ESTIMATORS = ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo")
 
 
@@ -72,8 +74,13 @@ class MaxPOConfig(GRPOConfig):
             raise ValueError(f"advantage_scaling must be 'none', 'group' or 'batch'; got {self.advantage_scaling!r}.")
         for name in ("max_k", "max_k_final"):
             k = getattr(self, name)
+            if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
+                raise ValueError(
+                    f"{name} must be a whole number of completions (1 <= K < num_generations); got {k!r}."
+                )
             if k is not None and not 1 <= k < self.num_generations:
                 raise ValueError(
                     f"{name}={k} must satisfy 1 <= K < num_generations ({self.num_generations}): the Leave-Two-Out "
                     f"baseline needs at least K+1 completions per prompt. Lower {name} or raise num_generations."
                 )
+        warn_if_scale_rewards_set(self)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import torch
+from datasets import Dataset
 
 from ..advantages import max_at_k, maxpo_advantages, pkpo_advantages
 from ._trl_bridge import AdvantageEstimatorTrainer, linear_schedule, scale_advantages
@@ -60,6 +62,7 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
             args = MaxPOConfig(f"{str(model_name).split('/')[-1]}-MaxPO")
         if not isinstance(args, MaxPOConfig):
             raise TypeError(f"MaxPOTrainer needs a MaxPOConfig; got {type(args).__name__}.")
+        _check_size(kwargs.get("train_dataset"), args)  # before the model loads
         super().__init__(model, reward_funcs, args=args, **kwargs)
         self._estimator_state = {"k": []}
 
@@ -97,3 +100,17 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
             "maxpo/advantage_sum": advantages.view(-1, group_size).nansum(dim=1).abs().mean().item(),
         }
         return advantages, metrics
+
+
+def _check_size(dataset: Any, args: MaxPOConfig) -> None:
+    """A map-style dataset with fewer prompts than one generation batch would train 0 steps without a word."""
+    if not isinstance(dataset, Dataset):
+        return  # None (environment-owned data) and iterable datasets: TRL's own checks apply
+    prompts_per_batch = args.generation_batch_size // args.num_generations
+    if len(dataset) < prompts_per_batch:
+        raise ValueError(
+            f"Only {len(dataset)} training prompts, fewer than one generation batch of {prompts_per_batch} prompts "
+            f"(generation_batch_size={args.generation_batch_size} / num_generations={args.num_generations}): "
+            "training would run 0 steps. Use more prompts or a smaller per_device_train_batch_size/"
+            "steps_per_generation."
+        )
