@@ -27,7 +27,10 @@ What it does (full settings in brackets; every seed is derived from `--seed`, de
      grid of 230 betas on [0.01, 5], epsilon 1e-3);
    * SPO's tracker (arXiv 2509.13232): the Beta tracker of the prompt, started from the same N = 8 reference
      rewards and updated (constant discount `_peers.SPO_DISCOUNT`) with every reward the BASIS run observed for that
-     prompt before the checkpoint: what an SPO tracker riding along that run would predict.
+     prompt before the checkpoint: what an SPO tracker riding along that run would predict;
+   * BASIS refined + own history (`basis_history`, ALGORITHMS.md §1e): the refined baseline (fallback zero,
+     normal) blended with the discounted counts of the rewards the run observed for the prompt before the
+     checkpoint, the batch baseline worth w = N = 8 observations.
 
    The reported MSE is the mean over all (batch, prompt) entries of (estimate - truth)^2 minus the sampling variance
    of the truth (its unbiased estimate s^2 / (M - 9) per entry), so that it estimates E[(estimate - value)^2].
@@ -71,6 +74,7 @@ ESTIMATORS = [
     ("refined_zero_exact", "BASIS refined, fallback zero, exact"),
     ("refined_initial_exact", "BASIS refined, fallback initial, exact"),
     ("spo", "SPO tracker (same offline samples, updated along the run)"),
+    ("refined_history", "BASIS refined + own history (basis_history, §1e)"),
 ]
 LABELS = dict(ESTIMATORS)
 EXPECTED_ROWS = [label for _, label in ESTIMATORS]  # the smoke test looks for these rows
@@ -149,26 +153,50 @@ def prompt_key(prompt) -> str:
     return json.dumps(prompt, sort_keys=True)
 
 
-def spo_values(refs: torch.Tensor, keys: list[str], observed: list[tuple[int, str, float]], step: int) -> torch.Tensor:
-    """SPO's tracker mean for each prompt after replaying the rewards the run observed before `step`."""
-    from _peers import SPO_DISCOUNT
+def replay_counts(
+    keys: list[str], observed: list[tuple[int, str, float]], step: int, start: torch.Tensor, discount: float
+) -> torch.Tensor:
+    """(P, 2) tracker counts of each prompt after replaying, from `start`, the rewards the run observed before
+    `step` (what a tracker riding along the run would hold at that checkpoint)."""
+    from trl_basis.advantages.peers import spo_tracker_update
 
-    from trl_basis.advantages.peers import spo_tracker_init, spo_tracker_update
-
-    alpha, beta = spo_tracker_init(refs)
-    state = {k: (a, b) for k, a, b in zip(keys, alpha.tolist(), beta.tolist(), strict=True)}
+    state = {k: tuple(row) for k, row in zip(keys, start.tolist(), strict=True)}
     for seen_at, key, reward in observed:
         if seen_at < step and key in state:
-            state[key] = spo_tracker_update(*state[key], reward, SPO_DISCOUNT)
-    return torch.tensor([a / (a + b) for a, b in (state[k] for k in keys)], dtype=torch.float64)
+            state[key] = spo_tracker_update(*state[key], reward, discount)
+    return torch.tensor([state[k] for k in keys], dtype=torch.float64)
+
+
+def spo_values(refs: torch.Tensor, keys: list[str], observed: list[tuple[int, str, float]], step: int) -> torch.Tensor:
+    """SPO's tracker mean for each prompt: started from the reference rewards, updated along the run."""
+    from _peers import SPO_DISCOUNT
+
+    from trl_basis.advantages.peers import spo_tracker_init
+
+    counts = replay_counts(keys, observed, step, torch.stack(spo_tracker_init(refs), dim=1), SPO_DISCOUNT)
+    return counts[:, 0] / counts.sum(dim=1)
+
+
+def history_counts(keys: list[str], observed: list[tuple[int, str, float]], step: int) -> torch.Tensor:
+    """basis_history's counts (from zero, the trainer's default discount)."""
+    from trl_basis import BASISConfig
+
+    discount = BASISConfig.__dataclass_fields__["basis_history_discount"].default
+    return replay_counts(keys, observed, step, torch.zeros(len(keys), 2, dtype=torch.float64), discount)
 
 
 # ----------------------------------------------------------------------------------------------- estimation
 def evaluate_batches(
-    rewards: torch.Tensor, refs: torch.Tensor, batch_indices: list[torch.Tensor], seed: int, spo: torch.Tensor
+    rewards: torch.Tensor,
+    refs: torch.Tensor,
+    batch_indices: list[torch.Tensor],
+    seed: int,
+    spo: torch.Tensor,
+    history: torch.Tensor,
 ) -> dict[str, object]:
-    """Squared errors of every estimator on the same batches; `rewards` (P, M), `refs` (P, N), `spo` (P,)."""
-    from trl_basis.advantages import beta_grid, calibrate_beta, reference_values
+    """Squared errors of every estimator on the same batches; `rewards` (P, M), `refs` (P, N), `spo` (P,), the
+    history counts `history` (P, 2)."""
+    from trl_basis.advantages import beta_grid, blend_with_history, calibrate_beta, reference_values
 
     betas = beta_grid()
     table = reference_values(refs, betas)  # (P, G)
@@ -193,6 +221,10 @@ def evaluate_batches(
                 estimates[f"refined_{fallback}" + ("_exact" if exact else "")] = cal.baseline
                 if fallback == "zero" and not exact:
                     estimates["initial"] = values[torch.arange(size), cal.index].clamp(0.0, 1.0)
+                    counts = history[idx]
+                    estimates["refined_history"] = blend_with_history(
+                        cal.baseline, counts[:, 0], counts[:, 1], float(refs.shape[1])
+                    )
                     beta_normal.append(cal.beta.item())
                     active.append(cal.num_active / size)
                 if fallback == "zero" and exact:
@@ -262,6 +294,7 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
                 reduction(s, "refined_zero_exact"),
                 reduction(s, "refined_initial_exact"),
                 reduction(s, "spo"),
+                reduction(s, "refined_history"),
                 f"{res['delta_g8']:+.4f} ± {2 * res['delta_g8_se']:.4f}",
                 "yes" if res["mse"]["refined_zero"] < res["mse"]["group8"] else "no",
             ]
@@ -282,6 +315,7 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
             "refined zero exact vs R++",
             "refined initial exact vs R++",
             "SPO tracker vs R++",
+            "refined + history vs R++",
             "Delta vs G=8 (±2SE)",
             "refined zero < G=8",
         ],
@@ -303,12 +337,14 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
     ) / len(later)
     below = sum(results[s]["mse"]["refined_zero"] < results[s]["mse"]["group8"] for s in steps)
     below_spo = sum(results[s]["mse"]["refined_zero"] < results[s]["mse"]["spo"] for s in steps)
+    hist_below = sum(results[s]["mse"]["refined_history"] < results[s]["mse"]["group8"] for s in steps)
     tail = [sum(train_betas[i : i + 20]) / len(train_betas[i : i + 20]) for i in (0, max(0, len(train_betas) - 20))]
     summary = (
         f"\n\nSummary: BASIS refined (fallback zero, normal calibration; the trainer's default) changes the MSE by "
         f"{mean_red:+.1f}% vs REINFORCE++ on average over the checkpoints after step 0 (paper: -69%), is below "
         f"the group mean with G = 8 at {below} of {len(steps)} checkpoints (paper: below), and below SPO's tracker "
-        f"at {below_spo} of {len(steps)}. The trainer's beta_t averaged {tail[0]:.2f} over its first 20 steps and "
+        f"at {below_spo} of {len(steps)}. With its own history (basis_history, §1e) BASIS is below G = 8 at "
+        f"{hist_below} of {len(steps)} checkpoints. The trainer's beta_t averaged {tail[0]:.2f} over its first 20 steps and "
         f"{tail[1]:.2f} over its last 20 (paper: from the top of the grid down to about 0.4).\n\n"
         "Columns: *value drift since step 0* = mean_i (p_i(t) - p_i(0))^2 over the P prompts (p = pass rate from "
         "the M samples, noise-corrected); *one-factor floor* = min_c mean_i (p_i(t) - c p_i(0))^2, the error that "
@@ -338,6 +374,7 @@ def plot(results: dict[int, dict], train_betas: list[float], path: Path) -> None
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [3, 2]})
     styles = {
         "spo": "C6-*",
+        "refined_history": "C9-P",
         "loo": "k-o",
         "group2": "C0:s",
         "group4": "C0--s",
@@ -434,7 +471,12 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         if torch.isnan(rewards).any():
             raise RuntimeError("arithmetic_reward returned None")
         res = evaluate_batches(
-            rewards, refs, batch_indices, seed=args.seed + 2, spo=spo_values(refs, keys, observed, step)
+            rewards,
+            refs,
+            batch_indices,
+            seed=args.seed + 2,
+            spo=spo_values(refs, keys, observed, step),
+            history=history_counts(keys, observed, step),
         )
         res["pass_rate"] = rewards.mean().item()
         means[step], noise[step] = rewards.mean(dim=1), rewards.var(dim=1) / rewards.shape[1]

@@ -78,3 +78,25 @@ def test_spo_advantages_use_the_tracker_value_not_the_own_reward():
         spo_advantages(rewards, alpha[:3], beta)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         spo_advantages(torch.tensor([2.0, 0.0, 1.0, 0.0, 1.0]), alpha, beta)
+
+
+# ------------------------------------------------------------------------------------------------ BASIS + history
+def test_blend_with_history_is_the_beta_posterior_mean_with_the_batch_baseline_as_prior():
+    from trl_basis.advantages import blend_with_history
+
+    baseline = torch.tensor([0.3, 0.5, 0.0, 0.8])
+    alpha = torch.tensor([0.0, 2.0, 1.5, 0.0])
+    beta = torch.tensor([0.0, 1.0, 0.5, 3.0])
+    got = blend_with_history(baseline, alpha, beta, 8.0)
+    expect = [(8 * b + a) / (8 + a + f) for b, a, f in zip(baseline.tolist(), alpha.tolist(), beta.tolist())]
+    assert got.tolist() == pytest.approx(expect, abs=1e-15)
+    assert got[0] == pytest.approx(0.3)  # never seen: the batch baseline unchanged
+    # Per-row weights, and the limit w -> 0: the prompt's own discounted mean (SPO's tracker).
+    per_row = blend_with_history(baseline, alpha, beta, torch.tensor([8.0, 4.0, 2.0, 1.0]))
+    assert per_row[1].item() == pytest.approx((4 * 0.5 + 2) / (4 + 3))
+    tiny = blend_with_history(baseline[1:], alpha[1:], beta[1:], 1e-12)
+    assert tiny.tolist() == pytest.approx([2 / 3, 0.75, 0.0], abs=1e-9)
+    with pytest.raises(ValueError, match="prior_weight"):
+        blend_with_history(baseline, alpha, beta, 0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        blend_with_history(baseline, -alpha - 1, beta, 1.0)

@@ -250,3 +250,36 @@ def test_short_basis_run_raises_the_reward_of_the_kept_prompts(tmp_path):
     # TRL's logged training reward (one completion per kept prompt) rose as well.
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     assert sum(rewards[-10:]) / 10 > sum(rewards[:10]) / 10
+
+
+def test_history_option_blends_each_baseline_with_the_prompts_past_rewards(tmp_path):
+    """basis_history=True (ALGORITHMS.md §1e): replaying what TRL gathered, the advantages of every step equal the
+    batch baseline blended with the discounted counts of the SAME prompt's rewards in earlier steps."""
+    import json
+
+    from trl_basis.advantages import blend_with_history, spo_tracker_update
+
+    data = arithmetic_train(16)  # 16 prompts, 16 per step: every prompt comes back every step
+    args = config(tmp_path, max_steps=3, basis_history=True, basis_history_discount=0.5, advantage_scaling="none")
+    trainer = recording(BASISTrainer)(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    trainer.train()
+    history: dict[str, tuple[float, float]] = {}
+    revisited = 0
+    for record in trainer.records:
+        rewards = record["rewards_per_func"].double().sum(dim=1)
+        plain, _ = expected_advantages(record, args)
+        keys = [json.dumps(p, sort_keys=True, default=str) for p in record["columns"]["prompt"]]
+        counts = torch.tensor([history.get(k, (0.0, 0.0)) for k in keys], dtype=torch.float64)
+        n = [float(len(r)) for r in record["columns"][args.reference_rewards_column]]
+        expected = rewards - blend_with_history(rewards - plain, counts[:, 0], counts[:, 1], torch.tensor(n))
+        torch.testing.assert_close(record["local_advantages"].double(), expected, rtol=1e-5, atol=1e-5)
+        revisited += int((counts.sum(dim=1) > 0).sum())
+        for k, r in zip(keys, rewards.tolist(), strict=True):
+            history[k] = spo_tracker_update(*history.get(k, (0.0, 0.0)), r, 0.5)
+    assert revisited >= 16  # the later steps really used the history
+    saved = trainer._estimator_state["history"]
+    assert saved.keys() == history.keys()
+    for key, counts in history.items():
+        assert saved[key] == pytest.approx(list(counts))
+    logged = [h for h in trainer.state.log_history if "basis/history_fraction" in h]
+    assert logged[0]["basis/history_fraction"] == 0.0 and logged[-1]["basis/history_fraction"] == 1.0

@@ -2,7 +2,8 @@
 
 BASIS (one completion per prompt, a batch-shared leave-one-out baseline, `basis.py`) and the max@K
 estimators for group sampling: MaxPO's Leave-Two-Out advantage and PKPO's variants (`maxk.py`). `peers.py` holds
-the single-rollout peers the benchmarks compare BASIS with (REINFORCE++'s batch baseline, SPO's value tracker).
+the single-rollout peers the benchmarks compare BASIS with (REINFORCE++'s batch baseline, SPO's value tracker);
+`history.py` the option that refines BASIS's baseline with each prompt's own past rewards.
 The mathematical specification is `docs/ALGORITHMS.md`; every function computes in float64 on the device of
 its input and returns float64.
 """
@@ -15,6 +16,7 @@ from .basis import (
     calibrate_beta,
     reference_values,
 )
+from .history import blend_with_history
 from .maxk import PKPO_BASELINES, max_at_k, maxpo_advantages, pkpo_advantages
 from .peers import reinforce_pp_advantages, spo_advantages, spo_tracker_init, spo_tracker_update
 
@@ -24,6 +26,7 @@ __all__ = [
     "BetaCalibration",
     "basis_baseline",
     "beta_grid",
+    "blend_with_history",
     "calibrate_beta",
     "max_at_k",
     "maxpo_advantages",

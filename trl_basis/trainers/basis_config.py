@@ -56,6 +56,16 @@ class BASISConfig(GRPOConfig):
         filter_constant_prompts (`bool`, *optional*, defaults to `True`):
             Drop training prompts whose `N` reference rewards are all equal (all right or all wrong): they carry no
             usable information for the value estimate.
+        basis_history (`bool`, *optional*, defaults to `False`):
+            Beyond the paper (ALGORITHMS.md §1e): when a prompt is revisited, refine its batch-shared baseline with
+            its own past rewards, `b_i^h = (w·b_i + α_i) / (w + α_i + β_i)`, where `α_i`, `β_i` are discounted counts
+            of its past successes and failures (SPO's tracker, from zero). The counts are saved with checkpoints.
+        basis_history_discount (`float`, *optional*, defaults to `0.9`):
+            Forgetting factor ρ in (0, 1] of those counts: each new observation multiplies the old ones by ρ
+            (ρ = 1 never forgets).
+        basis_history_weight (`float` or `None`, *optional*, defaults to `None`):
+            How many observations the batch baseline `b_i` is worth (`w`). `None`: the prompt's number of
+            reference samples N.
     """
 
     num_generations: int | None = field(
@@ -118,6 +128,21 @@ class BASISConfig(GRPOConfig):
         default=True,
         metadata={"help": "Drop training prompts whose reference rewards are all equal."},
     )
+    basis_history: bool = field(
+        default=False,
+        metadata={
+            "help": "Refine each baseline with the prompt's own past rewards when it is revisited: (w·b_i + α_i) / "
+            "(w + α_i + β_i) with discounted success/failure counts (ALGORITHMS.md §1e; not in the paper)."
+        },
+    )
+    basis_history_discount: float = field(
+        default=0.9,
+        metadata={"help": "Forgetting factor ρ in (0, 1] of the per-prompt counts (basis_history)."},
+    )
+    basis_history_weight: float | None = field(
+        default=None,
+        metadata={"help": "Observations the batch baseline is worth (w); None: the prompt's N reference samples."},
+    )
 
     def __post_init__(self):
         if self.num_generations != 1:
@@ -178,3 +203,10 @@ class BASISConfig(GRPOConfig):
             raise ValueError(f"basis_fallback must be 'zero' or 'initial'; got {self.basis_fallback!r}.")
         if self.advantage_scaling not in ("batch", "none"):
             raise ValueError(f"advantage_scaling must be 'batch' or 'none'; got {self.advantage_scaling!r}.")
+        if not 0 < self.basis_history_discount <= 1:
+            raise ValueError(f"basis_history_discount must be in (0, 1]; got {self.basis_history_discount}.")
+        if self.basis_history_weight is not None and not self.basis_history_weight > 0:
+            raise ValueError(
+                f"basis_history_weight must be > 0 (or None for the number of reference samples); got "
+                f"{self.basis_history_weight}."
+            )

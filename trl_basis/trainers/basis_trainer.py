@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from typing import Any
 
@@ -10,7 +11,7 @@ from accelerate.utils import broadcast_object_list
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from ..advantages import beta_grid, calibrate_beta, reference_values
+from ..advantages import beta_grid, blend_with_history, calibrate_beta, reference_values, spo_tracker_update
 from ..references import load_cached_rewards, model_fingerprint, reference_cache_key, save_cached_rewards
 from ._trl_bridge import AdvantageEstimatorTrainer, scale_advantages
 from .basis_config import BASISConfig
@@ -53,7 +54,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         if not isinstance(args, BASISConfig):
             raise TypeError(f"BASISTrainer needs a BASISConfig; got {type(args).__name__}.")
         column = args.reference_rewards_column
-        self._estimator_columns = (column,)
+        # With basis_history the prompt itself identifies whose past rewards to use.
+        self._estimator_columns = (column, "prompt") if args.basis_history else (column,)
         train_dataset = _check_dataset(train_dataset, args)  # cheap checks before the model loads
         super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
 
@@ -65,6 +67,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
                 self.train_dataset = _filter_constant_prompts(self.train_dataset, column)
             _check_size(self.train_dataset, args, after="filtering prompts with constant reference rewards")
         self._estimator_state = {"beta": []}
+        if args.basis_history:
+            self._estimator_state["history"] = {}  # prompt key -> [α, β]: discounted past successes, failures
 
     # ------------------------------------------------------------------ online: the advantage
     def _compute_advantages(self, rewards, batch):
@@ -80,7 +84,10 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             exact=self.args.basis_exact,
         )
         valid = ~torch.isnan(rewards)
-        advantages = scale_advantages(rewards.double() - result.baseline, self.args.advantage_scaling)
+        baseline, history_metrics = result.baseline, {}
+        if self.args.basis_history:
+            baseline, history_metrics = self._with_history(rewards, baseline, batch)
+        advantages = scale_advantages(rewards.double() - baseline, self.args.advantage_scaling)
 
         index = int(torch.as_tensor(result.index).double().mean().round().item())  # per-row in exact mode
         beta = float(torch.as_tensor(result.beta).double().mean().item())
@@ -91,10 +98,34 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             "basis/criterion": result.criterion[index].item(),
             "basis/initial_criterion": result.initial_criterion[index].item(),
             "basis/active_fraction": int(result.num_active) / max(num_valid, 1),
-            "basis/baseline_mean": result.baseline[valid].double().mean().item() if num_valid else 0.0,
+            "basis/baseline_mean": baseline[valid].double().mean().item() if num_valid else 0.0,
             "basis/fallback_count": int(result.num_fallback),
+            **history_metrics,
         }
         return advantages, metrics
+
+    def _with_history(self, rewards, baseline, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        """ALGORITHMS.md §1e: blend each row's baseline with its prompt's past rewards, then record this batch's."""
+        history = self._estimator_state["history"]
+        keys = [json.dumps(p, sort_keys=True, default=str) for p in batch.columns["prompt"]]
+        counts = torch.tensor([history.get(k, (0.0, 0.0)) for k in keys], dtype=torch.float64).reshape(-1, 2)
+        if self.args.basis_history_weight is not None:
+            weight = torch.full((len(keys),), float(self.args.basis_history_weight), dtype=torch.float64)
+        else:
+            refs = batch.columns[self.args.reference_rewards_column]
+            weight = torch.tensor([float(len(row)) for row in refs], dtype=torch.float64)
+        device = baseline.device
+        blended = blend_with_history(baseline, counts[:, 0].to(device), counts[:, 1].to(device), weight.to(device))
+        # Record after reading the whole batch, so no row's baseline sees this batch's rewards.
+        for key, reward in zip(keys, rewards.tolist(), strict=True):
+            alpha, beta = history.get(key, (0.0, 0.0))
+            history[key] = list(spo_tracker_update(alpha, beta, reward, self.args.basis_history_discount))
+        seen = counts.sum(dim=1) > 0
+        share = (counts.sum(dim=1) / (weight + counts.sum(dim=1)))[seen]
+        return blended, {
+            "basis/history_fraction": seen.double().mean().item(),
+            "basis/history_share": share.mean().item() if share.numel() else 0.0,
+        }
 
     def _value_table(self, reference_rewards: list[list[float]]) -> torch.Tensor:
         """`(B, G)` values v_x(β) of the batch's prompts, memoised per distinct reference-reward row.
