@@ -25,6 +25,9 @@ View (a), equal completions per step (64):
                   the same way, and it trains on the same kept prompts), baseline = the tracker's mean read before
                   the update, global (A - mean) / std normalisation. The discount is CONSTANT (`_peers.SPO_DISCOUNT`)
                   instead of the paper's KL-adaptive one (`trl_basis.advantages.spo_advantages`).
+* `BASIS+hist@1`  (not in the default set) `BASISTrainer` with `basis_history=True` (ALGORITHMS.md §1e, beyond the
+                  paper); run it after a full run and report both together with
+                  `--methods BASIS+hist@1 --merge <the full run's --dump>`.
 View (b), equal prompts per step (the paper's framing of "less training time"):
 * `GRPO@8 x64p`   TRL's `GRPOTrainer`, 64 prompts x 8 = 512 completions per step, against `BASIS@1`'s 64 x 1.
 
@@ -65,10 +68,21 @@ NAME = "learning_efficiency"
 #: View (a), equal completions per step: every method but the last samples `--batch` completions per step.
 #: View (b), equal prompts per step: "GRPO@8 x64p" samples 8 completions for each of `--batch` prompts (8x the
 #: completions of BASIS@1, the paper's own framing of "less training time").
-METHODS = ("BASIS@1", "GRPO@8", "GRPO@4", "GRPO@2", "RLOO@8", "REINFORCE++@1", "SPO@1", "GRPO@8 x64p")
-DEFAULT_METHODS = METHODS
+METHODS = (
+    "BASIS@1",
+    "BASIS+hist@1",
+    "GRPO@8",
+    "GRPO@4",
+    "GRPO@2",
+    "RLOO@8",
+    "REINFORCE++@1",
+    "SPO@1",
+    "GRPO@8 x64p",
+)
+DEFAULT_METHODS = tuple(m for m in METHODS if m != "BASIS+hist@1")
 COLORS = {
     "BASIS@1": "tab:red",
+    "BASIS+hist@1": "tab:pink",
     "GRPO@8": "tab:blue",
     "GRPO@4": "tab:cyan",
     "GRPO@2": "tab:purple",
@@ -173,14 +187,15 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         logging_steps=max(opts.eval_every, 1),
     )
     clock = EvalClock(evaluate, completions_per_step(method, opts.batch))
-    if method in ("BASIS@1", "SPO@1"):
+    if method in ("BASIS@1", "BASIS+hist@1", "SPO@1"):
         args = BASISConfig(
             **common,
+            basis_history=method == "BASIS+hist@1",
             num_reference_samples=opts.reference_samples,
             reference_cache_dir=None,  # the offline stage really runs, and is timed (SPO starts its tracker from it)
             reference_batch_size=64,
         )
-        cls = BASISTrainer if method == "BASIS@1" else spo_trainer_class()
+        cls = spo_trainer_class() if method == "SPO@1" else BASISTrainer
         trainer = cls(path, [reward], args=args, train_dataset=train)
         clock.offline_completions = opts.reference_samples * len(train)
     elif method == "REINFORCE++@1":
@@ -388,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
     parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
     parser.add_argument("--dump", default=None, help="also write the raw per-run curves as JSON to this path")
+    parser.add_argument(
+        "--merge",
+        default=None,
+        help="a --dump of an earlier run with the same settings: its runs are reported together with this run's",
+    )
     opts = parser.parse_args(argv)
     quick = opts.quick
     defaults = dict(
@@ -431,6 +451,11 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     total = time.perf_counter() - start
+    if opts.merge:  # e.g. an option added after the main run: report all methods side by side
+        with open(opts.merge) as f:
+            earlier = json.load(f)["runs"]
+        runs = earlier + runs
+        opts.methods = list(dict.fromkeys([r["method"] for r in earlier] + list(opts.methods)))
 
     table, extra = summarise(runs, opts)
     settings = (
