@@ -116,3 +116,256 @@ def test_a_plotting_failure_keeps_the_metrics(tmp_path, monkeypatch, capsys):
     assert not (out / "training_curves.png").exists() and (out / "model.safetensors").is_file()
     assert "could not draw training_curves.png (RuntimeError: no display)" in capsys.readouterr().err
     assert Path(tiny_model_path()).is_dir()  # the shipped model was only read
+
+
+# ------------------------------------------------------------------------------------------------ reference rewards
+@pytest.mark.parametrize(
+    ("rows", "fragment"),
+    [
+        ([[0.0, 1.0], "01"], "row 1 of column 'refs' is '01' (str), not a list"),
+        ([[0.0, 1.0], 0.5], "row 1 of column 'refs' is 0.5 (float), not a list"),
+        ([[0.0, 1.7]], "row 0 of column 'refs' holds 1.7, outside [0, 1]"),
+        ([[-0.2, 1.0]], "holds -0.2, outside [0, 1]"),
+        ([[0.0, "1"]], "holds '1' (str), not a number"),
+        ([[0.0, True]], "holds True (bool), not a number"),
+        ([[]], "row 0 of column 'refs' has no reference reward"),
+        ("abc", "must hold one list of rewards per prompt"),
+    ],
+)
+def test_bad_reference_rewards_get_one_line_naming_column_and_row(rows, fragment):
+    from trl_basis.references import check_reference_rewards
+
+    with pytest.raises(ValueError, match="num_reference_samples") as info:
+        check_reference_rewards(rows, "refs")
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_missing_samples_and_ragged_rows_are_valid_reference_rewards():
+    from trl_basis.references import reference_rewards_problem
+
+    assert reference_rewards_problem([[0.0, None, 1.0], [float("nan"), 1.0], [1]], "refs") is None
+
+
+def test_basis_refuses_a_bad_reference_column_before_the_model_loads(tmp_path):
+    from trl_basis import BASISTrainer
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    data = data.add_column("reference_rewards", [[0.0, 1.7]] + [[0.0, 1.0]] * 15)
+    args = BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_reference_samples=0)
+    with pytest.raises(ValueError, match="row 0 of column 'reference_rewards' holds 1.7, outside"):
+        BASISTrainer(str(tmp_path / "no-model"), arithmetic_reward, args=args, train_dataset=data)
+
+
+def test_basis_uses_none_and_ragged_reference_rows_as_missing_samples(tmp_path):
+    """Rows with None and rows of different lengths are missing samples: the value table treats them like NaN."""
+    from trl_basis import BASISTrainer
+    from trl_basis.advantages import beta_grid, reference_values
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    rows = [[0.0, 1.0, None], [1.0, 0.0]] * 8
+    trainer = BASISTrainer(
+        tiny_model_path(),
+        arithmetic_reward,
+        args=BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=1),
+        train_dataset=data.add_column("reference_rewards", rows),
+    )
+    table = trainer._value_table(rows[:2])
+    nan = float("nan")
+    expected = reference_values(torch.tensor([[0.0, 1.0, nan], [0.0, 1.0, nan]]), beta_grid())
+    torch.testing.assert_close(table, expected)
+
+
+# ------------------------------------------------------------------------------------------------ the cache
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ('{"reference_rewards": [[0.0, 1.0], [1.0', "cannot be read (JSONDecodeError)"),
+        ("garbage", "cannot be read (JSONDecodeError)"),
+        ("", "cannot be read (JSONDecodeError)"),
+        ('{"rewards": []}', "cannot be read (KeyError)"),
+        ("[[0.0, 1.0], [1.0, 0.0]]", "must hold one list of rewards per prompt"),
+        ('{"reference_rewards": [[7.0, -2.0], [0.0, 3.0]]}', "holds 7.0, outside [0, 1]"),
+        ('{"reference_rewards": [[0.0, 1.0]]}', "it holds 1 prompts, not 2"),
+        ('{"reference_rewards": [0.5, 0.5]}', "is 0.5 (float), not a list"),
+    ],
+)
+def test_an_invalid_cache_entry_is_reported_and_never_used(tmp_path, capsys, content, reason):
+    from trl_basis.references import load_cached_rewards
+
+    _write(tmp_path / "key.json", content)
+    assert load_cached_rewards(str(tmp_path), "key", 2) is None
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("[trl_basis] warning: ignoring the invalid reference-reward cache entry")
+    assert reason in err and err.endswith("recomputing it.") and "\n" not in err
+
+
+def test_a_valid_cache_entry_round_trips(tmp_path):
+    from trl_basis.references import load_cached_rewards, save_cached_rewards
+
+    save_cached_rewards(str(tmp_path / "c"), "key", [[0.0, 1.0], [1.0, None]], {"meta": 1})
+    got = load_cached_rewards(str(tmp_path / "c"), "key", 2)
+    assert got[0] == [0.0, 1.0] and got[1][0] == 1.0 and got[1][1] != got[1][1]  # None comes back as NaN
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["key.json"]  # no temporary left behind
+
+
+def test_the_cache_key_covers_every_column_the_rewards_read():
+    from trl_basis.references import reference_cache_key
+
+    rows = [{"prompt": [{"role": "user", "content": "1+2="}], "answer": "3"}]
+    changed = [{"prompt": [{"role": "user", "content": "1+2="}], "answer": "4"}]
+    assert reference_cache_key({"m": 1}, rows) != reference_cache_key({"m": 1}, changed)
+    assert reference_cache_key({"m": 1}, rows) == reference_cache_key({"m": 1}, [dict(rows[0])])
+
+
+def test_the_model_fingerprint_holds_revision_and_commit():
+    from transformers import AutoConfig
+
+    from trl_basis.references import model_fingerprint
+
+    class Model:
+        config = AutoConfig.from_pretrained(tiny_model_path())
+
+    Model.config._commit_hash = "abc123"
+    fingerprint = model_fingerprint(Model(), revision="v2")
+    assert fingerprint["revision"] == "v2" and fingerprint["commit"] == "abc123"
+    assert model_fingerprint(Model(), revision="v3") != fingerprint
+
+
+def test_an_unusable_cache_dir_is_a_warning_not_a_crash(tmp_path, capsys):
+    from trl_basis.references import cache_is_writable, save_cached_rewards
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert not cache_is_writable(str(a_file))
+    assert "is not usable" in capsys.readouterr().err
+    assert save_cached_rewards(str(a_file), "key", [[1.0]], {}) is None
+    assert "could not write the reference-reward cache entry" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_offline_stage_recomputes_when_answers_change_and_survives_an_unusable_cache(tmp_path, capsys):
+    """Same model, same prompts, other answers: the cache must not be reused. And a cache path that is a file
+    costs a warning, not the sampled work."""
+    from trl_basis import BASISTrainer
+
+    calls = []
+
+    def counting_reward(prompts, completions, answer, **kwargs):
+        calls.append(len(prompts))
+        return arithmetic_reward(prompts, completions, answer, **kwargs)
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    wrong = data.map(lambda row: {"answer": str(int(row["answer"]) + 1)})
+
+    def build(dataset, cache):
+        args = BASISConfig(
+            **CPU,
+            output_dir=str(tmp_path / "out"),
+            per_device_train_batch_size=8,
+            num_reference_samples=2,
+            reference_batch_size=16,
+            reference_cache_dir=cache,
+            filter_constant_prompts=False,
+        )
+        return BASISTrainer(tiny_model_path(), counting_reward, args=args, train_dataset=dataset)
+
+    cache = str(tmp_path / "cache")
+    right = build(data, cache).train_dataset["reference_rewards"]
+    sampled = len(calls)
+    build(data, cache)
+    assert len(calls) == sampled  # same data: the cache was used
+    off = build(wrong, cache).train_dataset["reference_rewards"]
+    assert len(calls) > sampled  # other answers: recomputed, not the first run's rewards
+    assert sum(map(sum, off)) < sum(map(sum, right))  # the model rarely writes the off-by-one "answer"
+
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    trainer = build(data, str(a_file))
+    assert len(trainer.train_dataset["reference_rewards"]) == 16
+    assert "is not usable" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ checkpoints
+@pytest.mark.slow
+@pytest.mark.parametrize("content", ["{truncated", None])
+def test_resume_with_a_corrupt_or_missing_state_file_warns_and_restores_the_rest(tmp_path, content):
+    from _trainer_utils import arithmetic_train, prompt_reward
+
+    from trl_basis import BASISTrainer
+    from trl_basis.trainers._trl_bridge import ESTIMATOR_STATE_FILE
+
+    def build():
+        args = BASISConfig(
+            **dict(CPU, save_strategy="steps"),
+            output_dir=str(tmp_path / "out"),
+            per_device_train_batch_size=16,
+            max_steps=2,
+            save_steps=1,
+        )
+        return BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
+
+    build().train()
+    checkpoint = tmp_path / "out" / "checkpoint-1"
+    state = checkpoint / ESTIMATOR_STATE_FILE
+    assert json.loads(state.read_text())["beta"]  # written, and valid JSON
+    if content is None:
+        state.unlink()
+    else:
+        state.write_text(content)
+    resumed = build()
+    with pytest.warns(UserWarning, match=f"{ESTIMATOR_STATE_FILE} could not be read.*restarts empty"):
+        resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.state.global_step == 2 and len(resumed._estimator_state["beta"]) == 1
+
+
+# ------------------------------------------------------------------------------------------------ security
+def test_reward_modules_never_shadow_installed_packages(tmp_path, monkeypatch):
+    """The working folder goes LAST on sys.path: a stray matplotlib.py there is not what `import matplotlib` finds."""
+    import sys
+
+    from trl_basis.main_job import resolve_reward_funcs
+
+    (tmp_path / "my_rewards.py").write_text(
+        "def score(prompts, completions, **kw):\n    return [1.0] * len(prompts)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    (func,) = resolve_reward_funcs(["my_rewards.score"])
+    assert func.__name__ == "score" and sys.path[-1] == str(tmp_path)
+    assert all(sys.path.index(p) < sys.path.index(str(tmp_path)) for p in sys.path if "site-packages" in p)
+
+
+def test_a_data_folder_cannot_choose_which_code_runs(tmp_path):
+    from trl_basis.main_job import TASK_INFO_FILE, TrainScriptArguments, default_reward_names
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / TASK_INFO_FILE).write_text(json.dumps({"reward_funcs": ["evil_module.reward"]}))
+    with pytest.raises(CLIError, match=r"not built in; trl-basis does not import code named by a data folder"):
+        default_reward_names(TrainScriptArguments(dataset_name=str(folder)))
+    # The user's own flag is trusted; built-in names from the metadata are fine.
+    assert default_reward_names(TrainScriptArguments(dataset_name=str(folder), reward_funcs=["x.y"])) == ["x.y"]
+    (folder / TASK_INFO_FILE).write_text(json.dumps({"reward_funcs": ["arithmetic"]}))
+    assert default_reward_names(TrainScriptArguments(dataset_name=str(folder))) == ["arithmetic"]
+    (folder / TASK_INFO_FILE).write_text("{corrupt")
+    with pytest.raises(CLIError, match="is not valid JSON"):
+        default_reward_names(TrainScriptArguments(dataset_name=str(folder)))
+
+
+def test_no_pickle_loading_and_no_eval_in_the_package():
+    """torch.load only with weights_only=True, no pickle, no eval/exec on data, trust_remote_code never forced on."""
+    import re
+
+    package = Path(__file__).resolve().parents[1] / "trl_basis"
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, (path, call)
+        assert not re.search(r"\b(pickle|dill|cloudpickle)\b", text), path
+        assert not re.search(r"(?<![\w.])(eval|exec)\(", text), path
+        assert "trust_remote_code=True" not in text, path

@@ -225,8 +225,17 @@ def saved_task_info(dataset_name: str | None) -> dict[str, Any]:
     path = os.path.join(os.path.expanduser(dataset_name), TASK_INFO_FILE)
     if not os.path.isfile(path):
         return {}
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CLIError(
+            f"{path} is not valid JSON ({type(err).__name__}); delete it, or re-create the folder with "
+            "trl-basis estimate-references."
+        ) from err
+    if not isinstance(info, dict):
+        raise CLIError(f"{path} must hold a JSON object; delete it or re-create the folder with estimate-references.")
+    return info
 
 
 def default_reward_names(args: DataArguments) -> list[str]:
@@ -235,6 +244,14 @@ def default_reward_names(args: DataArguments) -> list[str]:
         return list(args.reward_funcs)
     recorded = saved_task_info(args.dataset_name).get("reward_funcs")
     if recorded:
+        # A data folder may come from anyone: from its metadata only built-in names are taken, never code paths.
+        foreign = [name for name in recorded if name not in REWARD_FUNCS] if isinstance(recorded, list) else recorded
+        if foreign:
+            raise CLIError(
+                f"{TASK_INFO_FILE} in {args.dataset_name!r} names reward function(s) {foreign} that are not built in; "
+                "trl-basis does not import code named by a data folder. Pass them yourself with --reward_funcs "
+                "if you trust them."
+            )
         return list(recorded)
     return ["arithmetic"] if is_builtin_dataset(args.dataset_name) else ["math_verify"]
 
@@ -317,7 +334,9 @@ def resolve_reward_funcs(names: Sequence[str]) -> list[Callable]:
                 "such as my_module.my_reward."
             )
         if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
+            # Last, not first: a stray matplotlib.py or datasets.py in the working folder must not shadow the
+            # installed packages (only the user's own reward module should be found there).
+            sys.path.append(os.getcwd())
         try:
             func = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as err:

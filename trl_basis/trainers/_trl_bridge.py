@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,15 +138,31 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            with open(os.path.join(folder, ESTIMATOR_STATE_FILE), "w") as f:
+            path = os.path.join(folder, ESTIMATOR_STATE_FILE)
+            tmp = f"{path}.tmp{os.getpid()}"  # atomic: an interrupted save never leaves a truncated state file
+            with open(tmp, "w") as f:
                 json.dump(self._estimator_state, f)
+            os.replace(tmp, path)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)
-        path = os.path.join(checkpoint, ESTIMATOR_STATE_FILE) if checkpoint is not None else None
-        if path is not None and os.path.exists(path):
+        if checkpoint is None:
+            return
+        path = os.path.join(checkpoint, ESTIMATOR_STATE_FILE)
+        try:
             with open(path) as f:
-                self._estimator_state = json.load(f)
+                state = json.load(f)
+            if not isinstance(state, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+            warnings.warn(
+                f"{path} could not be read ({type(err).__name__}: {err}); the estimator's state (its beta/K history"
+                " and basis_history counts) restarts empty. The model, optimizer and schedule were restored.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return
+        self._estimator_state.update(state)
 
 
 def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:

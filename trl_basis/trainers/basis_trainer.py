@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import textwrap
 from typing import Any
 
@@ -12,12 +13,17 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from ..advantages import beta_grid, blend_with_history, calibrate_beta, reference_values, spo_tracker_update
-from ..references import load_cached_rewards, model_fingerprint, reference_cache_key, save_cached_rewards
+from ..references import (
+    RANGE_TOLERANCE,
+    cache_is_writable,
+    check_reference_rewards,
+    load_cached_rewards,
+    model_fingerprint,
+    reference_cache_key,
+    save_cached_rewards,
+)
 from ._trl_bridge import AdvantageEstimatorTrainer, scale_advantages
 from .basis_config import BASISConfig
-
-# Weighted rewards a hair outside [0, 1] are float round-off of weights that sum to 1, not user error.
-_RANGE_TOLERANCE = 1e-5
 
 
 class BASISTrainer(AdvantageEstimatorTrainer):
@@ -134,7 +140,12 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         at most N + 1 distinct multisets, so after the first steps this is a lookup instead of a (B, N, G)
         logsumexp (the overhead benchmark measured that logsumexp at about half of BASIS's per-step cost).
         """
-        keys = [tuple(sorted(row)) for row in reference_rewards]
+        # None is a missing sample, like NaN; rows of different lengths are padded with missing samples.
+        width = max(len(row) for row in reference_rewards)
+        keys = [
+            tuple(sorted(math.nan if v is None else float(v) for v in row)) + (math.nan,) * (width - len(row))
+            for row in reference_rewards
+        ]
         missing = [k for k in dict.fromkeys(keys) if k not in self._values]
         fresh: dict[tuple[float, ...], torch.Tensor] = {}
         if missing:
@@ -147,7 +158,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
 
     def _check_reward_range(self, rewards: torch.Tensor, rewards_per_func: torch.Tensor) -> None:
         valid = rewards[~torch.isnan(rewards)]
-        if valid.numel() and (valid.min() < -_RANGE_TOLERANCE or valid.max() > 1 + _RANGE_TOLERANCE):
+        if valid.numel() and (valid.min() < -RANGE_TOLERANCE or valid.max() > 1 + RANGE_TOLERANCE):
             raise ValueError(
                 f"BASIS needs the weighted reward in [0, 1], got values in [{valid.min().item():.4g}, "
                 f"{valid.max().item():.4g}]: {self.describe_reward_ranges(rewards_per_func)}. Rescale the reward "
@@ -160,8 +171,9 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     def _attach_reference_rewards(self, dataset: Dataset) -> Dataset:
         """Add the reference-reward column, from the cache when possible, else by sampling (sharded, gathered)."""
         args = self.args
+        revision = (args.model_init_kwargs or {}).get("revision")
         fields = {
-            "model": model_fingerprint(self.accelerator.unwrap_model(self.model)),
+            "model": model_fingerprint(self.accelerator.unwrap_model(self.model), revision=revision),
             "reward_funcs": self.reward_func_names,
             "reward_weights": self.reward_weights.tolist(),
             "num_samples": args.num_reference_samples,
@@ -170,11 +182,13 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             "repetition_penalty": args.repetition_penalty,
             "chat_template_kwargs": args.chat_template_kwargs,
         }
-        key = reference_cache_key(fields, dataset["prompt"])
+        key = reference_cache_key(fields, dataset)  # every column: the rewards read them (e.g. `answer`)
         rewards = load_cached_rewards(args.reference_cache_dir, key, len(dataset))
         if rewards is None:
+            # Checked before sampling: an unusable cache costs a warning, never the sampled work.
+            writable = self.accelerator.is_main_process and cache_is_writable(args.reference_cache_dir)
             rewards = self._sample_reference_rewards(dataset)
-            if self.accelerator.is_main_process:
+            if writable:
                 save_cached_rewards(args.reference_cache_dir, key, rewards, fields)
             self.accelerator.wait_for_everyone()
         # The offline stage must not leak into the first logged training metrics.
@@ -219,9 +233,8 @@ def _check_dataset(train_dataset: Any, args: BASISConfig) -> Any:
     if "prompt" not in columns:
         raise ValueError(f"train_dataset has no 'prompt' column (columns: {columns}); add one in TRL's format.")
     if column in columns:
-        lengths = {len(r) for r in train_dataset[column]}
-        if 0 in lengths:
-            raise ValueError(f"Column {column!r} has rows with zero reference rewards; give each prompt N >= 1.")
+        if isinstance(train_dataset, Dataset):
+            check_reference_rewards(train_dataset[column], column)
         if args.filter_constant_prompts:
             train_dataset = _filter_constant_prompts(train_dataset, column)
         _check_size(train_dataset, args, after="filtering prompts with constant reference rewards")
