@@ -283,3 +283,14 @@ def test_history_option_blends_each_baseline_with_the_prompts_past_rewards(tmp_p
         assert saved[key] == pytest.approx(list(counts))
     logged = [h for h in trainer.state.log_history if "basis/history_fraction" in h]
     assert logged[0]["basis/history_fraction"] == 0.0 and logged[-1]["basis/history_fraction"] == 1.0
+
+
+def test_group_statistics_of_one_completion_are_not_logged(tmp_path):
+    """TRL's frac_reward_zero_std is computed over groups of one completion (always 1.0): BASIS drops it, and
+    keeps the batch's reward_std."""
+    trainer = BASISTrainer(
+        tiny_model_path(), [prompt_reward], args=config(tmp_path, max_steps=1), train_dataset=arithmetic_train(64)
+    )
+    trainer.train()
+    (logged,) = [h for h in trainer.state.log_history if "reward" in h]
+    assert "frac_reward_zero_std" not in logged and logged["reward_std"] > 0

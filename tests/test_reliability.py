@@ -369,3 +369,21 @@ def test_no_pickle_loading_and_no_eval_in_the_package():
         assert not re.search(r"\b(pickle|dill|cloudpickle)\b", text), path
         assert not re.search(r"(?<![\w.])(eval|exec)\(", text), path
         assert "trust_remote_code=True" not in text, path
+
+
+# ------------------------------------------------------------------------------------------------ TRL pin
+def test_the_trl_hook_points_exist_and_a_renamed_one_names_the_supported_range():
+    from trl import GRPOTrainer
+
+    from trl_basis.trainers._trl_bridge import SUPPORTED_TRL, check_trl_hooks
+
+    check_trl_hooks(GRPOTrainer)  # the installed release has every hook, with the expected parameters
+
+    class Renamed(GRPOTrainer):
+        def _calculate_rewards(self, inputs, prompts, completions):  # a release that dropped a parameter
+            return None
+
+    with pytest.raises(ImportError, match=r"needs trl>=1\.16,<1\.17: GRPOTrainer\._calculate_rewards takes"):
+        check_trl_hooks(Renamed)
+    setup_cfg = (Path(__file__).resolve().parents[1] / "setup.cfg").read_text()
+    assert f"trl{SUPPORTED_TRL.replace('1.16', '1.16.0')}" in setup_cfg.replace(" ", "")

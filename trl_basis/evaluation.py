@@ -33,13 +33,16 @@ def sample_rewards(
     batch_size: int = 64,
     seed: int | None = 0,
     progress: bool = True,
+    generation_kwargs: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     """Rewards `(P, num_samples)` of `num_samples` sampled completions for each of the P rows of `dataset`.
 
     `dataset` rows hold a `prompt` (conversational, as TRL expects, or a plain string) and whatever columns the
     reward functions take as keyword arguments (e.g. `answer`). Reward functions have TRL's signature
     `(prompts, completions, completion_ids, **columns) -> list[float | None]`; `None` becomes NaN. The weighted sum
-    over reward functions is returned (NaN where all returned None).
+    over reward functions is returned (NaN where all returned None). `generation_kwargs` go to `generate` on top of
+    `temperature` and `top_p` (e.g. `top_k`, `min_p`, `repetition_penalty`): pass the training sampler's, so that
+    a model's own `generation_config` defaults do not silently change the sampler between training and evaluation.
     """
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1; got {num_samples}.")
@@ -64,8 +67,7 @@ def sample_rewards(
             weights,
             num_samples,
             max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            top_p=top_p,
+            sampling={"temperature": temperature, "top_p": top_p, **(generation_kwargs or {})},
             batch_size=batch_size,
             progress=progress and state.is_local_main_process,
         )
@@ -83,8 +85,7 @@ def _sample_rows(
     n,
     *,
     max_new_tokens,
-    temperature,
-    top_p,
+    sampling,
     batch_size,
     progress,
 ) -> list[list[float]]:
@@ -96,16 +97,14 @@ def _sample_rows(
     try:
         for start in tqdm(range(0, len(rows), prompts_per_call), disable=not progress, desc="sampling"):
             examples = [dataset[i] for i in rows[start : start + prompts_per_call]]
-            out.extend(
-                _sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_tokens, temperature, top_p)
-            )
+            out.extend(_sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_tokens, sampling))
     finally:
         tokenizer.padding_side = padding_side
         model.train(was_training)
     return out
 
 
-def _sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_tokens, temperature, top_p):
+def _sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_tokens, sampling):
     prompts = [ex["prompt"] for ex in examples]
     conversational = isinstance(prompts[0], list)
     texts = [
@@ -113,14 +112,13 @@ def _sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_
         for p in prompts
     ]
     enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    own = ("max_new_tokens", "num_return_sequences")  # set here, from the arguments
     generated = model.generate(
         **enc,
-        do_sample=True,
-        temperature=temperature,
-        top_p=top_p,
+        **{"do_sample": True, "pad_token_id": tokenizer.pad_token_id},
+        **{key: value for key, value in sampling.items() if key not in own},
         max_new_tokens=max_new_tokens,
         num_return_sequences=n,
-        pad_token_id=tokenizer.pad_token_id,
     )
     completion_ids = generated[:, enc["input_ids"].shape[1] :]
     texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)

@@ -414,12 +414,22 @@ def held_out_accuracy(trainer, dataset, reward_funcs, num_samples: int, batch_si
             max_new_tokens=args.max_completion_length,
             temperature=args.temperature,
             top_p=args.top_p,
+            generation_kwargs=training_sampler(args),
             batch_size=batch_size,
             seed=seed,
             progress=False,
         )
     curve = result["pass_at_k"]
     return {"accuracy": curve[1], "pass_at_k": {str(k): v for k, v in curve.items()}}
+
+
+def training_sampler(args) -> dict[str, Any]:
+    """The sampling settings GRPOTrainer generates with (besides temperature and top_p), for the evaluation: without
+    them a model's own generation_config (e.g. Qwen's top_k=20, repetition_penalty=1.05) would silently change the
+    sampler between training and evaluation."""
+    sampler = {"top_k": args.top_k, "min_p": args.min_p, "repetition_penalty": args.repetition_penalty}
+    sampler.update(args.generation_kwargs or {})
+    return sampler
 
 
 def render_prompts(dataset, tokenizer, chat_template_kwargs: dict[str, Any]):

@@ -29,6 +29,37 @@ from trl import GRPOTrainer
 
 ESTIMATOR_STATE_FILE = "trl_basis_state.json"
 
+#: The TRL releases this bridge is tested with (setup.cfg pins the same range).
+SUPPORTED_TRL = ">=1.16,<1.17"
+#: The private GRPOTrainer methods the bridge overrides or calls, with the parameters it relies on.
+_HOOKS = {
+    "_calculate_rewards": ("inputs", "prompts", "completions", "completion_ids_list"),
+    "_generate_and_score_completions": ("inputs",),
+    "_generate": ("prompts",),
+    "_save_checkpoint": ("model", "trial"),
+    "_load_optimizer_and_scheduler": ("checkpoint",),
+}
+
+
+def check_trl_hooks(trainer_cls: type = GRPOTrainer) -> None:
+    """Fail at import, with the TRL range that works, when a TRL release renamed or re-signed a hook point."""
+    import inspect
+
+    import trl
+
+    for name, params in _HOOKS.items():
+        method = getattr(trainer_cls, name, None)
+        found = tuple(inspect.signature(method).parameters)[1:] if callable(method) else None
+        if found != params:
+            raise ImportError(
+                f"trl_basis needs trl{SUPPORTED_TRL}: GRPOTrainer.{name} "
+                + ("is missing" if found is None else f"takes {found}, not {params}")
+                + f" in the installed trl {trl.__version__}. Install a supported release: pip install 'trl{SUPPORTED_TRL}'."
+            )
+
+
+check_trl_hooks()
+
 
 @dataclass
 class GatheredBatch:
@@ -48,6 +79,9 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     """
 
     _estimator_columns: tuple[str, ...] = ()
+    #: TRL metrics that mean nothing for this estimator; dropped from the logs (e.g. per-group stats at one
+    #: completion per prompt).
+    _dropped_metrics: tuple[str, ...] = ()
 
     def __init__(self, *args, **kwargs):
         self._gathered: GatheredBatch | None = None
@@ -69,6 +103,13 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
 
     def _generate_and_score_completions(self, inputs):
         output = super()._generate_and_score_completions(inputs)
+        mode = "train" if self.model.training else "eval"
+        for name in self._dropped_metrics:  # TRL just appended one value of each
+            values = self._metrics[mode].get(name)
+            if values:
+                values.pop()
+            if name in self._metrics[mode] and not self._metrics[mode][name]:
+                del self._metrics[mode][name]
         if not self.model.training:  # evaluation keeps TRL's advantages: they only feed the eval loss
             return output
         batch, self._gathered = self._gathered, None

@@ -39,6 +39,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     """
 
     _tag_names = ["trl", "basis", "trl_basis"]
+    # TRL computes it over groups of ONE completion, where the std is always 0: it would read 1.0 at every step.
+    _dropped_metrics = ("frac_reward_zero_std",)
     _name = "BASIS"
     _paper = {
         "title": "BASIS: Batchwise Advantage Estimation from Single-Rollout Information Sharing for LLM Reasoning",
@@ -90,6 +92,12 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             exact=self.args.basis_exact,
         )
         valid = ~torch.isnan(rewards)
+        if bool(torch.isnan(result.baseline[valid]).any()):
+            # A NaN here would become a zero advantage downstream, i.e. silently no learning.
+            raise ValueError(
+                f"BASIS computed a NaN baseline (basis_epsilon={self.args.basis_epsilon}): values within "
+                "basis_epsilon of 0 or 1 overflow the refined estimator's weights. Raise basis_epsilon (default 1e-3)."
+            )
         baseline, history_metrics = result.baseline, {}
         if self.args.basis_history:
             baseline, history_metrics = self._with_history(rewards, baseline, batch)
