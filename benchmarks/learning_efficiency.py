@@ -387,7 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny settings (CI smoke test); writes nothing")
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
+    parser.add_argument(
+        "--methods", nargs="*", default=list(DEFAULT_METHODS), choices=METHODS, help="none: only --merge"
+    )
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (full: 300)")
     parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (full: 25)")
     parser.add_argument("--batch", type=int, default=64, help="completions per step (full: 64)")
@@ -405,8 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dump", default=None, help="also write the raw per-run curves as JSON to this path")
     parser.add_argument(
         "--merge",
+        nargs="+",
         default=None,
-        help="a --dump of an earlier run with the same settings: its runs are reported together with this run's",
+        help="--dump files of earlier runs with the same settings: their runs are reported together with this run's",
     )
     opts = parser.parse_args(argv)
     quick = opts.quick
@@ -451,9 +454,13 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     total = time.perf_counter() - start
+    if not opts.methods and not opts.merge:
+        parser.error("--methods with no method needs --merge")
     if opts.merge:  # e.g. an option added after the main run: report all methods side by side
-        with open(opts.merge) as f:
-            earlier = json.load(f)["runs"]
+        earlier = []
+        for path in opts.merge:
+            with open(path) as f:
+                earlier += json.load(f)["runs"]
         runs = earlier + runs
         opts.methods = list(dict.fromkeys([r["method"] for r in earlier] + list(opts.methods)))
 
