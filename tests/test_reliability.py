@@ -387,3 +387,218 @@ def test_the_trl_hook_points_exist_and_a_renamed_one_names_the_supported_range()
         check_trl_hooks(Renamed)
     setup_cfg = (Path(__file__).resolve().parents[1] / "setup.cfg").read_text()
     assert f"trl{SUPPORTED_TRL.replace('1.16', '1.16.0')}" in setup_cfg.replace(" ", "")
+
+
+# ------------------------------------------------------------------------------------------------ CLI: one line, early
+@pytest.mark.parametrize(
+    ("yaml_text", "fragment"),
+    [
+        ("max_steps: 1.5\n", "option 'max_steps' in {path} must be an integer; got 1.5 (float)"),
+        ("learning_rate: [1, 2]\n", "option 'learning_rate' in {path} must be a number; got [1, 2] (list)"),
+        (
+            "per_device_train_batch_size: null\n",
+            "'per_device_train_batch_size' in {path} must be an integer; got None",
+        ),
+        ("save_strategy: no\n", "YAML reads an unquoted no/yes/on/off as false/true: quote it"),
+        ("use_peft: 3\n", "option 'use_peft' in {path} must be true or false"),
+    ],
+)
+def test_yaml_values_of_the_wrong_type_name_the_option(tmp_path, yaml_text, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(CLIError) as info:
+        cli.parse("train", ["--config", str(path)])
+    assert fragment.format(path=path) in str(info.value)
+
+
+def test_a_folder_or_a_binary_file_as_config(tmp_path):
+    with pytest.raises(CLIError, match="is a folder; pass a YAML file"):
+        cli.parse("train", ["--config", str(tmp_path)])
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CLIError, match="is not UTF-8 text"):
+        cli.parse("train", ["--config", str(binary)])
+
+
+def _copy_tiny_model(tmp_path) -> Path:
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_path(), folder)
+    return folder
+
+
+def test_a_model_folder_without_weights_or_with_corrupt_weights(tmp_path):
+    folder = _copy_tiny_model(tmp_path)
+    weights = folder / "model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[:1000])  # truncated
+    with pytest.raises(CLIError, match="cannot be read .* corrupt or truncated"):
+        cli.parse("train", ["--model_name_or_path", str(folder)])
+    weights.unlink()
+    with pytest.raises(CLIError, match="has a config.json but no weights"):
+        cli.parse("train", ["--model_name_or_path", str(folder)])
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("bitsandbytes") is not None, reason="bitsandbytes present")
+def test_load_in_4bit_without_bitsandbytes():
+    with pytest.raises(CLIError, match="--load_in_4bit needs the bitsandbytes package"):
+        cli.parse("train", ["--load_in_4bit", "true"])
+
+
+def test_output_and_save_paths_that_are_files(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    with pytest.raises(CLIError, match="output_dir .* is a file; pass a folder"):
+        cli.parse("train", ["--output_dir", str(a_file)])
+    with pytest.raises(CLIError, match="save_path .* is a file; pass a folder"):
+        cli.parse("estimate-references", ["--save_path", str(a_file)])
+    with pytest.raises(CLIError, match="cannot be written"):
+        cli.parse("train", ["--output_dir", str(a_file / "sub")])
+
+
+def test_resume_from_checkpoint_paths(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(CLIError, match="is not a folder; pass a checkpoint"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", str(tmp_path / "nope")])
+    with pytest.raises(CLIError, match="true, but output_dir .* has no checkpoint"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    incomplete = out / "checkpoint-5"
+    incomplete.mkdir(parents=True)
+    with pytest.raises(CLIError, match="has no trainer_state.json: it is incomplete"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", str(incomplete)])
+    (incomplete / "trainer_state.json").write_text("{}")
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    assert args.resume_from_checkpoint is True  # "true" means the latest checkpoint, not a folder named "true"
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
+    assert args.resume_from_checkpoint is None
+
+
+def test_a_reward_function_with_the_wrong_signature(tmp_path, monkeypatch):
+    import sys
+
+    from trl_basis.main_job import resolve_reward_funcs
+
+    (tmp_path / "bad_rewards.py").write_text("def score(completions):\n    return [1.0]\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path)])
+    with pytest.raises(CLIError, match=r"has the signature \(completions\); TRL calls it as .* \*\*kwargs"):
+        resolve_reward_funcs(["bad_rewards.score"])
+
+
+def test_prompt_datasets_need_an_answer_column_only_for_the_built_in_rewards(tmp_path):
+    from trl_basis.main_job import TrainScriptArguments, load_task
+
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"prompt": "1+2="}\n{"prompt": "3+4="}\n')
+    custom = TrainScriptArguments(dataset_name=str(data), reward_funcs=["my.reward"], eval_prompts=0)
+    train, _, _ = load_task(custom, test="none")
+    assert train.column_names == ["prompt"]
+    with pytest.raises(CLIError, match="has no answer column 'answer'"):
+        load_task(TrainScriptArguments(dataset_name=str(data), eval_prompts=0), test="none")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CLIError, match="could not load dataset .*: the file is empty"):
+        load_task(TrainScriptArguments(dataset_name=str(empty), eval_prompts=0), test="none")
+
+
+def test_basis_exact_at_a_large_batch_warns_of_its_cost(tmp_path):
+    with pytest.warns(UserWarning, match=r"basis_exact=True costs O\(G·B²\)"):
+        BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=1024, basis_exact=True)
+
+
+def test_maxpo_without_a_prompt_column_is_refused_before_the_model_loads(tmp_path):
+    from datasets import Dataset
+
+    data = Dataset.from_dict({"question": ["1+2="] * 8, "answer": ["3"] * 8})
+    args = MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=8)
+    with pytest.raises(ValueError, match="train_dataset has no 'prompt' column"):
+        MaxPOTrainer(str(tmp_path / "no-model"), arithmetic_reward, args=args, train_dataset=data)
+
+
+@pytest.mark.slow
+def test_an_infinite_reward_names_its_function(tmp_path):
+    def broken_reward(prompts, completions, **kwargs):
+        return [float("inf")] * len(prompts)
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    args = MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=16, num_generations=4, max_k=2)
+    trainer = MaxPOTrainer(tiny_model_path(), [arithmetic_reward, broken_reward], args=args, train_dataset=data)
+    with pytest.raises(ValueError, match=r"reward function\(s\) \['broken_reward'\] returned an infinite reward"):
+        trainer.train()
+
+
+@pytest.mark.slow
+def test_resume_with_another_estimator_setting_is_refused(tmp_path):
+    data = make_arithmetic_dataset(num_train=32, num_test=2)["train"]
+
+    def build(k):
+        args = MaxPOConfig(
+            **dict(CPU, save_strategy="steps"),
+            output_dir=str(tmp_path / "out"),
+            per_device_train_batch_size=16,
+            num_generations=4,
+            max_k=k,
+            max_steps=2,
+            save_steps=1,
+        )
+        return MaxPOTrainer(tiny_model_path(), arithmetic_reward, args=args, train_dataset=data)
+
+    build(2).train()
+    with pytest.raises(ValueError, match="max_k=2 in the checkpoint but 3 now"):
+        build(3).train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-1"))
+    build(2).train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-1"))  # the same settings resume
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+def _run_until(args: list[str], marker: str, cwd: Path, delay: float):
+    """Start `trl-basis`, wait for `marker` on its output, then send SIGINT after `delay` seconds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trl_basis", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, "".join(seen) + out, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_saves_the_model_and_metrics(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--max_steps", "2000", "--task_num_train", "128", "--eval_prompts", "8", "--eval_samples", "2"]
+    args += ["--eval_points", "0", "--output_dir", str(out), "--reference_cache_dir", "null"]
+    code, stdout, stderr = _run_until(args, "[held-out] before training", tmp_path, delay=3.0)
+    assert code == 130, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("trl-basis: error: interrupted at step") and str(out) in last
+    assert "Traceback" not in stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and 0 < metrics["global_step"] < 2000
+    assert (out / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_training_exits_cleanly(tmp_path):
+    args = ["train", "--task_num_train", "2000", "--output_dir", str(tmp_path / "run"), "--reference_cache_dir"]
+    args += [str(tmp_path / "cache")]
+    code, _, stderr = _run_until(args, "[trl-basis] basis on", tmp_path, delay=2.0)
+    assert code == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("trl-basis: error: interrupted before training started")
+    assert not list((tmp_path / "cache").glob("*.json"))  # no partial cache entry

@@ -13,6 +13,7 @@ column) stops with a one-line message on stderr and exit code 2 before any model
 from __future__ import annotations
 
 import difflib
+import enum
 import os
 import sys
 import time
@@ -74,12 +75,31 @@ def main(argv: list[str] | None = None) -> int:
             main_job.run_estimate_references(script_args, training_args, model_args)
     except CLIError as err:
         return _fail(str(err))
+    except KeyboardInterrupt:  # before training started (model load, offline stage): nothing to save yet
+        return _fail(
+            "interrupted before training started; nothing was saved (the reference cache keeps only complete "
+            "entries, so the next run samples again).",
+            code=130,
+        )
+    except Exception as err:
+        from .main_job import Interrupted
+
+        if isinstance(err, Interrupted):
+            return _fail(str(err), code=130)
+        raise
     return 0
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 2) -> int:
+    try:  # a progress bar may be mid-line: start the message on a line of its own
+        from tqdm import tqdm
+
+        if getattr(tqdm, "_instances", None):
+            print(file=sys.stderr)
+    except ImportError:
+        pass
     print(f"trl-basis: error: {' '.join(message.split())}", file=sys.stderr)
-    return 2
+    return code
 
 
 # ---------------------------------------------------------------------------------------------------- parsing
@@ -92,6 +112,9 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
     """
     argv = list(argv)
     config_path, config = _read_yaml(argv)
+    for key in ("reward_funcs", "task_difficulties"):  # a YAML scalar where a list belongs: one item, not letters
+        if isinstance(config.get(key), str | int) and not isinstance(config.get(key), bool):
+            config[key] = [config[key]]
     flags = _flag_names(argv)
     trainer = _pick_trainer(command, argv, config, config_path)
     parser = build_parser(command, trainer)
@@ -104,6 +127,7 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
         if key not in known | ignored:
             hint = _options_hint(command, trainer)
             raise CLIError(f"unknown key {key!r} in {config_path}{_suggest(key, known)}; {hint}")
+    _check_yaml_types(config, parser, config_path)
     for name in flags:
         if name not in known and name not in ("help", "h", "config"):
             hint = _options_hint(command, trainer)
@@ -113,9 +137,6 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
         raise CLIError(f"`env` in {config_path} must be a mapping of NAME: value.")
     os.environ.update({str(k): str(v) for k, v in env.items()})
 
-    for key in ("reward_funcs", "task_difficulties"):  # a YAML scalar where a list belongs: one item, not letters
-        if isinstance(config.get(key), str | int):
-            config[key] = [config[key]]
     explicit = set(config) | set(flags)
     defaults = cli_defaults(command, trainer, explicit, _explicit_value("dataset_name", argv, config))
     wants_help = bool({"-h", "--help"} & set(argv))
@@ -149,6 +170,7 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
 
         check_model(model_args.model_name_or_path)
     _check_script_args(command, script_args)
+    _check_paths(command, script_args, training_args, model_args)
     if command == "train" and (training_args.max_steps == 0 or training_args.max_steps < -1):
         raise CLIError(
             f"max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
@@ -250,6 +272,56 @@ def _check_script_args(command: str, script_args) -> None:
             raise CLIError("eval_samples and eval_batch_size must be >= 1.")
 
 
+def _check_paths(command: str, script_args, training_args, model_args) -> None:
+    """Where the run will write, what it resumes from and what it loads with: checked before anything is sampled."""
+    import importlib.util
+
+    if command == "train":
+        _check_writable_folder(training_args.output_dir, "output_dir")
+        _check_resume(training_args)
+    else:
+        _check_writable_folder(script_args.save_path, "save_path")
+    if (model_args.load_in_4bit or model_args.load_in_8bit) and importlib.util.find_spec("bitsandbytes") is None:
+        flag = "load_in_4bit" if model_args.load_in_4bit else "load_in_8bit"
+        raise CLIError(f"--{flag} needs the bitsandbytes package (pip install bitsandbytes, on a CUDA machine).")
+
+
+def _check_writable_folder(path: str, option: str) -> None:
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a file; pass a folder.")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):  # the nearest folder that exists must let us create the rest
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
+
+
+def _check_resume(training_args) -> None:
+    resume = training_args.resume_from_checkpoint
+    if resume is None:
+        return
+    if str(resume).lower() in ("true", "false", "yes", "no"):
+        truthy = str(resume).lower() in ("true", "yes")
+        training_args.resume_from_checkpoint = True if truthy else None  # HF resumes from the latest checkpoint
+        if truthy:
+            from transformers.trainer_utils import get_last_checkpoint
+
+            folder = training_args.output_dir
+            if not os.path.isdir(folder) or get_last_checkpoint(folder) is None:
+                raise CLIError(
+                    f"--resume_from_checkpoint true, but output_dir {folder!r} has no checkpoint-* folder; pass "
+                    "a checkpoint path, or train without it."
+                )
+        return
+    if not os.path.isdir(resume):
+        raise CLIError(f"--resume_from_checkpoint {resume!r} is not a folder; pass a checkpoint-* folder or true.")
+    if not os.path.isfile(os.path.join(resume, "trainer_state.json")):
+        raise CLIError(
+            f"checkpoint {resume!r} has no trainer_state.json: it is incomplete (interrupted while saving?); resume "
+            "from an earlier checkpoint."
+        )
+
+
 def _tiny_model() -> str:
     from .tasks import tiny_model_path
 
@@ -266,13 +338,17 @@ def _read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     path = _explicit_value("config", argv, {})
     if not path:
         raise CLIError("--config needs a YAML file path.")
+    if os.path.isdir(path):
+        raise CLIError(f"--config {path!r} is a folder; pass a YAML file (for example examples/tiny_basis.yaml).")
     if not os.path.isfile(path):
         raise CLIError(f"config file {path!r} does not exist.")
     import yaml
 
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f)
+    except UnicodeDecodeError as err:
+        raise CLIError(f"config file {path!r} is not UTF-8 text (is it a binary file?); pass a YAML file.") from err
     except yaml.YAMLError as err:
         raise CLIError(f"config file {path!r} is not valid YAML: {' '.join(str(err).split())}") from err
     if config is None:
@@ -280,6 +356,64 @@ def _read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     if not isinstance(config, dict):
         raise CLIError(f"config file {path!r} must hold a mapping of option: value.")
     return path, config
+
+
+def _check_yaml_types(config: dict[str, Any], parser, config_path: str | None) -> None:
+    """YAML values of the wrong type (a float for an integer option, a list for a number, null for a required
+    value) get a one-line error here: TrlParser takes YAML values as defaults, which argparse never type-checks, so
+    they would otherwise fail deep inside the config classes, or not at all."""
+    import dataclasses
+    import typing
+
+    hints: dict[str, Any] = {}
+    for cls in parser.dataclass_types:
+        resolved = typing.get_type_hints(cls)
+        hints.update({f.name: resolved.get(f.name) for f in dataclasses.fields(cls) if f.init})
+    for key, value in config.items():
+        expected = _type_problem(value, hints.get(key))
+        if expected is not None:
+            raise CLIError(
+                f"option {key!r} in {config_path} must be {expected}; got {value!r} ({type(value).__name__})."
+            )
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """What `value` should have been for the annotation `hint`, or None when it fits (or the type is not checked)."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        problems = [_type_problem(value, a) for a in args if a is not type(None)]
+        return None if any(p is None for p in problems) else " or ".join(dict.fromkeys(p for p in problems if p))
+    if hint is None or hint is Any:
+        return None
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        choices = [member.value for member in hint]
+        if value in choices or isinstance(value, hint):
+            return None
+        hint_text = (
+            " (YAML reads an unquoted no/yes/on/off as false/true: quote it)" if isinstance(value, bool) else ""
+        )
+        return f"one of {choices}{hint_text}"
+    if value is None:
+        return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(hint, "a value")
+    checks = {
+        bool: ("true or false", lambda v: isinstance(v, bool)),
+        int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        float: ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+        str: ("a string", lambda v: not isinstance(v, bool | list | dict)),
+    }
+    if hint in checks:
+        name, ok = checks[hint]
+        return None if ok(value) else name
+    if origin is list or hint is list:
+        return None if isinstance(value, list) else "a list"
+    if origin is dict or hint is dict:
+        return None if isinstance(value, dict) else "a mapping"
+    return None
 
 
 def _without_config_flag(argv: list[str]) -> list[str]:

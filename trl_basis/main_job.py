@@ -36,6 +36,10 @@ class CLIError(Exception):
     """Bad input: the message (one line) says what to change. Raised before any model loads where possible."""
 
 
+class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
+    """Training was interrupted (Ctrl-C) after the model and metrics so far were saved; the message says where."""
+
+
 # ---------------------------------------------------------------------------------------------------- arguments
 @dataclass
 class DataArguments(ScriptArguments):
@@ -266,12 +270,17 @@ def _load_external(args: DataArguments):
             data = _load(datasets, name, path, args.dataset_config)
     except Exception as err:  # noqa: BLE001 - any loading failure is bad input here
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if isinstance(err, StopIteration) or (os.path.isfile(path) and os.path.getsize(path) == 0):
+            first = "the file is empty"
         raise CLIError(
             f"could not load dataset {name!r}: {first} (check --dataset_name/--dataset_config, or use the built-in "
             "task by leaving dataset_name unset)"
         ) from err
     if isinstance(data, datasets.Dataset):
         data = datasets.DatasetDict({args.dataset_train_split: data})
+    empty = [split for split, part in data.items() if len(part) == 0]
+    if args.dataset_train_split in empty:
+        raise CLIError(f"dataset {name!r} split {args.dataset_train_split!r} has no rows; check --dataset_name.")
     return data
 
 
@@ -294,7 +303,8 @@ def _load(datasets, name: str, path: str, config: str | None):
 def _to_prompt_answer(dataset, args: DataArguments, split: str):
     """Map a question/answer dataset (GSM8K style) to TRL's conversational `prompt` plus `answer`."""
     columns = dataset.column_names
-    if args.answer_column not in columns:
+    needs_answer = any(name in REWARD_FUNCS for name in default_reward_names(args))  # the built-ins read `answer`
+    if args.answer_column not in columns and not ("prompt" in columns and not needs_answer):
         raise CLIError(
             f"dataset {args.dataset_name!r} split {split!r} has no answer column {args.answer_column!r} "
             f"(columns: {columns}); set --answer_column."
@@ -306,7 +316,7 @@ def _to_prompt_answer(dataset, args: DataArguments, split: str):
         )
     if "{question}" not in args.prompt_template:
         raise CLIError(f"prompt_template must contain '{{question}}'; got {args.prompt_template!r}.")
-    if args.answer_column != "answer":
+    if args.answer_column != "answer" and args.answer_column in columns:
         if "answer" in columns:
             dataset = dataset.remove_columns("answer")
         dataset = dataset.rename_column(args.answer_column, "answer")
@@ -343,6 +353,7 @@ def resolve_reward_funcs(names: Sequence[str]) -> list[Callable]:
             raise CLIError(f"could not import reward function {name!r}: {err}.") from err
         if not callable(func):
             raise CLIError(f"reward function {name!r} is not callable.")
+        check_reward_signature(name, func)
         funcs.append(func)
     if any(f.__name__ == "math_verify_reward" for f in funcs):
         try:
@@ -361,6 +372,7 @@ def check_model(name: str) -> None:
     if os.path.isdir(path):
         if not os.path.exists(os.path.join(path, "config.json")):
             raise CLIError(f"model folder {name!r} has no config.json; point --model_name_or_path at a saved model.")
+        _check_weights(name, path)
         return
     looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1 or os.path.exists(path)
     if looks_local:
@@ -379,6 +391,48 @@ def check_model(name: str) -> None:
                 f"model {name!r} is not a local folder and not in the Hugging Face cache, and HF_HUB_OFFLINE is set; "
                 "download it first or pass a local --model_name_or_path."
             )
+
+
+def _check_weights(name: str, path: str) -> None:
+    """A model folder needs weights, and safetensors files must have a readable header (checked without loading)."""
+    files = os.listdir(path)
+    weights = [f for f in files if f.endswith((".safetensors", ".bin", ".pt", ".pth", ".msgpack", ".h5"))]
+    if not weights and not any(f.endswith(".index.json") for f in files):
+        raise CLIError(
+            f"model folder {name!r} has a config.json but no weights (*.safetensors or *.bin); point "
+            "--model_name_or_path at a complete saved model."
+        )
+    from safetensors import safe_open
+
+    for file in (f for f in weights if f.endswith(".safetensors")):
+        try:
+            with safe_open(os.path.join(path, file), framework="pt") as handle:
+                handle.keys()
+        except Exception as err:  # noqa: BLE001 - any header error means a corrupt or truncated file
+            raise CLIError(
+                f"model weights {os.path.join(name, file)!r} cannot be read ({' '.join(str(err).split())[:120]}); "
+                "the file is corrupt or truncated: save or download the model again."
+            ) from err
+
+
+def check_reward_signature(name: str, func: Callable) -> None:
+    """TRL calls a reward function with keywords: prompts=, completions=, completion_ids= and every dataset column;
+    one that cannot take them fails only at the first training step, after the model loaded."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return  # builtins and C callables: nothing to inspect
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params)
+    missing = [n for n in ("prompts", "completions") if n not in names and not takes_kwargs]
+    if missing or not takes_kwargs:
+        raise CLIError(
+            f"reward function {name!r} has the signature {inspect.signature(func)}; TRL calls it as "
+            "f(prompts=..., completions=..., completion_ids=..., **dataset_columns): give it parameters "
+            "prompts, completions and **kwargs."
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
@@ -748,7 +802,16 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
         trainer.add_callback(_make_progress_class()())
 
     train_start = time.perf_counter()
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    interrupted = False
+    try:
+        trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    except KeyboardInterrupt:  # Ctrl-C: keep what was trained, and its metrics, instead of a traceback
+        interrupted = True
+        for cb in trainer.callback_handler.callbacks:  # on_train_end never ran: close the bar ourselves
+            bar = getattr(cb, "training_bar", None)
+            if bar is not None:
+                bar.close()
+                cb.training_bar = None
     train_seconds = time.perf_counter() - train_start
 
     trainer.save_model(training_args.output_dir)
@@ -756,6 +819,7 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
     points = sorted(callback.points, key=lambda p: p["step"])
     metrics = {
         "trainer": script_args.trainer,
+        "interrupted": interrupted,
         "model": model_args.model_name_or_path,
         "dataset": description,
         "num_train_prompts": len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None,
@@ -798,7 +862,7 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
             else:
                 write_json_atomically(files["metrics"], metrics)  # now listing the plot too
         say("")
-        if metrics["before"] is not None:
+        if metrics["before"] is not None and not interrupted:
             say(
                 f"[trl-basis] held-out accuracy: {metrics['before']['accuracy']:.3f} before -> "
                 f"{metrics['after']['accuracy']:.3f} after ({metrics['num_eval_prompts']} prompts x "
@@ -812,6 +876,11 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
         say(f"[trl-basis] metrics: {files['metrics']}")
         if "plot" in files:
             say(f"[trl-basis] plot:    {files['plot']}")
+    if interrupted:
+        raise Interrupted(
+            f"interrupted at step {trainer.state.global_step} of {trainer.state.max_steps}; the model and the metrics "
+            f"so far are saved in {os.path.abspath(output_dir)}."
+        )
     state.wait_for_everyone()
     return metrics
 

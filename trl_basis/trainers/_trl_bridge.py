@@ -79,6 +79,8 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     """
 
     _estimator_columns: tuple[str, ...] = ()
+    #: Config fields the estimator's checkpointed state depends on: a resume with other values is refused.
+    _estimator_fields: tuple[str, ...] = ()
     #: TRL metrics that mean nothing for this estimator; dropped from the logs (e.g. per-group stats at one
     #: completion per prompt).
     _dropped_metrics: tuple[str, ...] = ()
@@ -113,6 +115,7 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         if not self.model.training:  # evaluation keeps TRL's advantages: they only feed the eval loss
             return output
         batch, self._gathered = self._gathered, None
+        self._check_finite(batch.rewards_per_func)
         rewards = self.weighted_rewards(batch.rewards_per_func)
         advantages, metrics = self._compute_advantages(rewards, batch)
         # Rows whose reward functions all returned None carry no signal (as in TRL): advantage 0, never NaN.
@@ -150,6 +153,16 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
         return rewards
 
+    def _check_finite(self, rewards_per_func: torch.Tensor) -> None:
+        """NaN means "no reward" (None); an infinite reward is a bug in a reward function: name it."""
+        bad = torch.isinf(rewards_per_func).any(dim=0)
+        if bool(bad.any()):
+            names = [name for name, b in zip(self.reward_func_names, bad.tolist(), strict=True) if b]
+            raise ValueError(
+                f"reward function(s) {names} returned an infinite reward; return a finite number, or None for a "
+                f"completion that cannot be scored. {self.describe_reward_ranges(rewards_per_func)}."
+            )
+
     def describe_reward_ranges(self, rewards_per_func: torch.Tensor) -> str:
         """One line per reward function: its name, weight and the range it returned (for error messages)."""
         parts = []
@@ -182,7 +195,7 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
             path = os.path.join(folder, ESTIMATOR_STATE_FILE)
             tmp = f"{path}.tmp{os.getpid()}"  # atomic: an interrupted save never leaves a truncated state file
             with open(tmp, "w") as f:
-                json.dump(self._estimator_state, f)
+                json.dump({**self._estimator_state, "config": self._estimator_config()}, f)
             os.replace(tmp, path)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
@@ -203,7 +216,22 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
                 stacklevel=2,
             )
             return
+        saved = state.pop("config", None)
+        if isinstance(saved, dict):
+            now = self._estimator_config()
+            changed = {k: (saved[k], now[k]) for k in now if k in saved and saved[k] != now[k]}
+            if changed:
+                described = ", ".join(
+                    f"{k}={old!r} in the checkpoint but {new!r} now" for k, (old, new) in changed.items()
+                )
+                raise ValueError(
+                    f"Cannot resume from {checkpoint}: {described}. Resume with the checkpoint's settings, or start "
+                    "a new run in another output_dir."
+                )
         self._estimator_state.update(state)
+
+    def _estimator_config(self) -> dict[str, Any]:
+        return {name: getattr(self.args, name) for name in self._estimator_fields}
 
 
 def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 
 from trl import GRPOConfig
@@ -164,6 +165,14 @@ class BASISConfig(GRPOConfig):
         self.reference_cache_dir = cache_dir_or_none(self.reference_cache_dir)
         self._check_basis_fields()
         warn_if_scale_rewards_set(self)
+        if self.basis_exact and self.generation_batch_size * int(os.environ.get("WORLD_SIZE", "1")) >= 1024:
+            warnings.warn(
+                f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per process "
+                f"and G = {self.basis_beta_num} temperatures it takes seconds per step on a CPU (12 s at B = 4096); "
+                "the default basis_exact=False is O(G·B) with an O(1/B) leak.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _placeholder_group_size(self, per_device_batch_size: int) -> int:
         # Each batch GRPOConfig checks is a multiple of the per-device batch size (or, with a batch of 1 per

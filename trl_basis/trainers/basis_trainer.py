@@ -41,6 +41,14 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     _tag_names = ["trl", "basis", "trl_basis"]
     # TRL computes it over groups of ONE completion, where the std is always 0: it would read 1.0 at every step.
     _dropped_metrics = ("frac_reward_zero_std",)
+    _estimator_fields = (
+        "basis_beta_num",
+        "basis_beta_min",
+        "basis_beta_max",
+        "basis_history",
+        "basis_history_discount",
+        "reference_rewards_column",
+    )
     _name = "BASIS"
     _paper = {
         "title": "BASIS: Batchwise Advantage Estimation from Single-Rollout Information Sharing for LLM Reasoning",
@@ -211,24 +219,23 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         n, chunk = self.args.num_reference_samples, self.args.reference_batch_size
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
         rows: list[list[float]] = []
-        progress = tqdm(
+        with tqdm(  # a context manager: an interrupted stage closes its bar instead of redrawing it at exit
             total=len(dataset),
             desc=f"BASIS reference rewards ({n} samples/prompt)",
             disable=not self.accelerator.is_local_main_process,
-        )
-        for start in range(0, len(dataset), world * chunk):
-            stop = min(start + world * chunk, len(dataset))
-            # Every process generates `chunk` prompts (padding with the last prompt) so collectives stay in step.
-            mine = [min(start + rank * chunk + j, stop - 1) for j in range(chunk)]
-            examples = [dataset[i] for i in mine for _ in range(n)]
-            rewards_per_func = self.sample_and_score(examples)
-            rewards = self.weighted_rewards(rewards_per_func)
-            self._check_reward_range(rewards, rewards_per_func)
-            per_prompt = rewards.view(world * chunk, n).tolist()
-            order = [start + r * chunk + j for r in range(world) for j in range(chunk)]
-            rows.extend(row for i, row in zip(order, per_prompt, strict=True) if i < stop)
-            progress.update(stop - start)
-        progress.close()
+        ) as progress:
+            for start in range(0, len(dataset), world * chunk):
+                stop = min(start + world * chunk, len(dataset))
+                # Every process generates `chunk` prompts (padding with the last prompt) so collectives stay in step.
+                mine = [min(start + rank * chunk + j, stop - 1) for j in range(chunk)]
+                examples = [dataset[i] for i in mine for _ in range(n)]
+                rewards_per_func = self.sample_and_score(examples)
+                rewards = self.weighted_rewards(rewards_per_func)
+                self._check_reward_range(rewards, rewards_per_func)
+                per_prompt = rewards.view(world * chunk, n).tolist()
+                order = [start + r * chunk + j for r in range(world) for j in range(chunk)]
+                rows.extend(row for i, row in zip(order, per_prompt, strict=True) if i < stop)
+                progress.update(stop - start)
         # Every process computed the same gathered list; make the main process's copy authoritative.
         return broadcast_object_list([rows])[0]
 

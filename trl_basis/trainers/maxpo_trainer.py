@@ -56,13 +56,16 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
             }"""),
     }
 
+    _estimator_fields = ("num_generations", "max_k", "max_k_final", "advantage_estimator")
+
     def __init__(self, model, reward_funcs=None, args: MaxPOConfig | None = None, **kwargs):
         if args is None:
             model_name = model if isinstance(model, str) else model.config._name_or_path
             args = MaxPOConfig(f"{str(model_name).split('/')[-1]}-MaxPO")
         if not isinstance(args, MaxPOConfig):
             raise TypeError(f"MaxPOTrainer needs a MaxPOConfig; got {type(args).__name__}.")
-        _check_size(kwargs.get("train_dataset"), args)  # before the model loads
+        # Before the model loads; with environments the dataset may hold only an `environment` column.
+        _check_size(kwargs.get("train_dataset"), args, environment=kwargs.get("environment_factory") is not None)
         super().__init__(model, reward_funcs, args=args, **kwargs)
         self._estimator_state = {"k": []}
 
@@ -102,10 +105,15 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
         return advantages, metrics
 
 
-def _check_size(dataset: Any, args: MaxPOConfig) -> None:
+def _check_size(dataset: Any, args: MaxPOConfig, environment: bool = False) -> None:
     """A map-style dataset with fewer prompts than one generation batch would train 0 steps without a word."""
     if not isinstance(dataset, Dataset):
         return  # None (environment-owned data) and iterable datasets: TRL's own checks apply
+    if "prompt" not in dataset.column_names and not environment:
+        raise ValueError(
+            f"train_dataset has no 'prompt' column (columns: {dataset.column_names}); add one in TRL's format "
+            "(a string, or a list of chat messages)."
+        )
     prompts_per_batch = args.generation_batch_size // args.num_generations
     if len(dataset) < prompts_per_batch:
         raise ValueError(
