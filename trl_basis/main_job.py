@@ -905,13 +905,18 @@ def run_estimate_references(script_args: ReferenceScriptArguments, training_args
         **{k: v for k, v in dict(dtype=model_args.dtype, revision=model_args.model_revision).items() if v is not None},
         **(training_args.model_init_kwargs or {}),
     }
-    existed_before = os.path.exists(training_args.output_dir)
+    # The trainer behind the offline stage creates output_dir (and missing parents): remember what already existed.
+    existing = os.path.abspath(training_args.output_dir)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
     try:
         with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)
     except ValueError as err:
         raise CLIError(" ".join(str(err).split())) from err
-    if not existed_before and os.path.isdir(training_args.output_dir) and not os.listdir(training_args.output_dir):
-        os.rmdir(training_args.output_dir)  # the trainer behind the offline stage made it, empty: remove only that
+    created = os.path.abspath(training_args.output_dir)
+    while created != existing and os.path.isdir(created) and not os.listdir(created):
+        os.rmdir(created)  # only folders this run created, and only while empty: never the user's own
+        created = os.path.dirname(created)
     splits = {script_args.dataset_train_split: with_refs}
     if test is not None:
         splits[script_args.dataset_test_split] = test
