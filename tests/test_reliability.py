@@ -457,19 +457,25 @@ def test_output_and_save_paths_that_are_files(tmp_path):
         cli.parse("train", ["--output_dir", str(a_file / "sub")])
 
 
-def test_resume_from_checkpoint_paths(tmp_path):
+def test_resume_from_checkpoint_paths(tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(CLIError, match="is not a folder; pass a checkpoint"):
         cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", str(tmp_path / "nope")])
-    with pytest.raises(CLIError, match="true, but output_dir .* has no checkpoint"):
+    with pytest.raises(CLIError, match="true, but output_dir .* has no complete checkpoint"):
         cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
     incomplete = out / "checkpoint-5"
     incomplete.mkdir(parents=True)
     with pytest.raises(CLIError, match="has no trainer_state.json: it is incomplete"):
         cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", str(incomplete)])
+    with pytest.raises(CLIError, match="has no complete checkpoint"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
     (incomplete / "trainer_state.json").write_text("{}")
     _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
-    assert args.resume_from_checkpoint is True  # "true" means the latest checkpoint, not a folder named "true"
+    assert args.resume_from_checkpoint == str(incomplete)  # "true": the latest checkpoint, not a folder "true"
+    (out / "checkpoint-10").mkdir()  # a later one, half-written: skipped, and said so
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    assert args.resume_from_checkpoint == str(incomplete)
+    assert "checkpoint-10 is incomplete" in capsys.readouterr().err
     _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
     assert args.resume_from_checkpoint is None
 
@@ -602,3 +608,42 @@ def test_ctrl_c_before_training_exits_cleanly(tmp_path):
     assert code == 130 and "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("trl-basis: error: interrupted before training started")
     assert not list((tmp_path / "cache").glob("*.json"))  # no partial cache entry
+
+
+def test_an_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):
+    """Written through a temporary file and a rename: a crash (here Ctrl-C) in the middle leaves nothing behind."""
+    from trl_basis import references
+
+    def half_then_interrupt(obj, f, **kwargs):
+        f.write('{"reference_rewards": [[0.0, 1')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(references.json, "dump", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        references.save_cached_rewards(str(tmp_path), "key", [[0.0, 1.0]], {})
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_offline_stage_leaves_no_cache_entry(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    cache = tmp_path / "cache"
+    args = ["estimate-references", "--task_num_train", "3000", "--reference_cache_dir", str(cache)]
+    args += ["--save_path", str(tmp_path / "refs")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trl_basis", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    for line in proc.stdout:
+        if "[trl-basis] reference rewards" in line:
+            break
+    time.sleep(4.0)  # sampling 3000 x 8 completions takes far longer
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not cache.exists() or list(cache.iterdir()) == []

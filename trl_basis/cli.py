@@ -302,16 +302,9 @@ def _check_resume(training_args) -> None:
         return
     if str(resume).lower() in ("true", "false", "yes", "no"):
         truthy = str(resume).lower() in ("true", "yes")
-        training_args.resume_from_checkpoint = True if truthy else None  # HF resumes from the latest checkpoint
-        if truthy:
-            from transformers.trainer_utils import get_last_checkpoint
-
-            folder = training_args.output_dir
-            if not os.path.isdir(folder) or get_last_checkpoint(folder) is None:
-                raise CLIError(
-                    f"--resume_from_checkpoint true, but output_dir {folder!r} has no checkpoint-* folder; pass "
-                    "a checkpoint path, or train without it."
-                )
+        training_args.resume_from_checkpoint = None
+        if truthy:  # the latest COMPLETE checkpoint (HF would take the latest folder, even a half-written one)
+            training_args.resume_from_checkpoint = _latest_complete_checkpoint(training_args.output_dir)
         return
     if not os.path.isdir(resume):
         raise CLIError(f"--resume_from_checkpoint {resume!r} is not a folder; pass a checkpoint-* folder or true.")
@@ -320,6 +313,31 @@ def _check_resume(training_args) -> None:
             f"checkpoint {resume!r} has no trainer_state.json: it is incomplete (interrupted while saving?); resume "
             "from an earlier checkpoint."
         )
+
+
+def _latest_complete_checkpoint(folder: str) -> str:
+    import re
+
+    numbered = []
+    if os.path.isdir(folder):
+        for name in os.listdir(folder):
+            match = re.fullmatch(r"checkpoint-(\d+)", name)
+            if match and os.path.isdir(os.path.join(folder, name)):
+                numbered.append((int(match.group(1)), os.path.join(folder, name)))
+    numbered.sort()
+    complete = [path for _, path in numbered if os.path.isfile(os.path.join(path, "trainer_state.json"))]
+    if not complete:
+        raise CLIError(
+            f"--resume_from_checkpoint true, but output_dir {folder!r} has no complete checkpoint-* folder; pass a "
+            "checkpoint path, or train without it."
+        )
+    if numbered[-1][1] != complete[-1]:
+        print(
+            f"trl-basis: note: {numbered[-1][1]} is incomplete (no trainer_state.json: interrupted while saving?); "
+            f"resuming from {complete[-1]}.",
+            file=sys.stderr,
+        )
+    return complete[-1]
 
 
 def _tiny_model() -> str:

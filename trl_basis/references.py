@@ -159,12 +159,13 @@ def save_cached_rewards(
         os.makedirs(folder, exist_ok=True)
         with open(tmp, "w") as f:
             json.dump({"meta": meta, "reference_rewards": rewards}, f, default=str)
-        os.replace(tmp, path)
+        os.replace(tmp, path)  # the entry appears whole, or not at all
     except OSError as err:
         _warn(f"could not write the reference-reward cache entry {path} ({type(err).__name__}: {err}).")
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
         return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)  # gone already after os.replace; a leftover of an interrupted write otherwise
     return path
 
 
