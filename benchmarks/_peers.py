@@ -16,8 +16,8 @@ SPO_DISCOUNT = 0.9
 
 def reinforce_pp_trainer_class():
     """REINFORCE++@1: one completion per prompt, advantage (r − batch mean) / batch std over the global batch."""
+    from trl_basis import AdvantageEstimatorTrainer
     from trl_basis.advantages.peers import reinforce_pp_advantages
-    from trl_basis.trainers._trl_bridge import AdvantageEstimatorTrainer
 
     class ReinforcePPTrainer(AdvantageEstimatorTrainer):
         def _compute_advantages(self, rewards, batch):

@@ -35,6 +35,7 @@ def expected_advantages(record, args: BASISConfig):
     return advantages, result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scaling", ["batch", "none"])
 def test_training_changes_parameters_and_loss_gets_basis_advantages(tmp_path, scaling):
     args = config(tmp_path, advantage_scaling=scaling)
@@ -62,6 +63,7 @@ def test_training_changes_parameters_and_loss_gets_basis_advantages(tmp_path, sc
     assert trainer._estimator_state["beta"] == pytest.approx([h["basis/beta"] for h in logged])
 
 
+@pytest.mark.slow
 def test_lora_trains_only_the_adapter(tmp_path):
     from peft import LoraConfig
 
@@ -87,6 +89,7 @@ class CountingBASISTrainer(BASISTrainer):
         return super()._sample_reference_rewards(dataset)
 
 
+@pytest.mark.slow
 def test_offline_stage_samples_scores_and_is_cached(tmp_path):
     data = arithmetic_train(48, with_references=False)
     args = config(tmp_path, num_reference_samples=4, filter_constant_prompts=False, max_steps=1)
@@ -103,6 +106,7 @@ def test_offline_stage_samples_scores_and_is_cached(tmp_path):
     assert second.train_dataset["reference_rewards"] == refs
 
 
+@pytest.mark.slow
 def test_offline_stage_with_a_real_reward_then_filtering(tmp_path):
     from trl_basis.tasks import arithmetic_reward
 
@@ -118,6 +122,7 @@ def test_offline_stage_with_a_real_reward_then_filtering(tmp_path):
     assert changed(before, trainer.model)
 
 
+@pytest.mark.slow
 def test_checkpoint_resumes_with_calibration_state(tmp_path):
     args = config(tmp_path, save_strategy="steps", save_steps=1, max_steps=2)
     first = BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
@@ -133,6 +138,7 @@ def test_checkpoint_resumes_with_calibration_state(tmp_path):
     assert len(resumed._estimator_state["beta"]) == 2  # and extended by the resumed step
 
 
+@pytest.mark.slow
 def test_rows_without_reward_get_zero_advantage(tmp_path):
     def sometimes_none(prompts, completions, answer, **kwargs):
         return [None if i % 4 == 0 else r for i, r in enumerate(prompt_reward(prompts, completions, answer))]
@@ -150,6 +156,7 @@ def test_rows_without_reward_get_zero_advantage(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- bad input
+@pytest.mark.slow
 def test_reward_out_of_range_names_the_function(tmp_path):
     def doubled(prompts, completions, answer, **kwargs):
         return [2 * r for r in prompt_reward(prompts, completions, answer)]
@@ -173,6 +180,7 @@ def test_missing_column_with_no_reference_samples(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_no_prompt_left_after_filtering(tmp_path):
     data = arithmetic_train(32, with_references=False)
     data = data.add_column("reference_rewards", [[1.0] * 8] * len(data))
@@ -196,6 +204,7 @@ def test_config_rejects_group_sampling_and_bad_fields(tmp_path):
     assert config(tmp_path, per_device_train_batch_size=5, gradient_accumulation_steps=1).generation_batch_size == 5
 
 
+@pytest.mark.slow
 def test_estimate_reference_rewards_public_function(tmp_path):
     from trl_basis import estimate_reference_rewards
 
@@ -252,6 +261,7 @@ def test_short_basis_run_raises_the_reward_of_the_kept_prompts(tmp_path):
     assert sum(rewards[-10:]) / 10 > sum(rewards[:10]) / 10
 
 
+@pytest.mark.slow
 def test_history_option_blends_each_baseline_with_the_prompts_past_rewards(tmp_path):
     """basis_history=True (ALGORITHMS.md §1e): replaying what TRL gathered, the advantages of every step equal the
     batch baseline blended with the discounted counts of the SAME prompt's rewards in earlier steps."""
@@ -285,6 +295,7 @@ def test_history_option_blends_each_baseline_with_the_prompts_past_rewards(tmp_p
     assert logged[0]["basis/history_fraction"] == 0.0 and logged[-1]["basis/history_fraction"] == 1.0
 
 
+@pytest.mark.slow
 def test_group_statistics_of_one_completion_are_not_logged(tmp_path):
     """TRL's frac_reward_zero_std is computed over groups of one completion (always 1.0): BASIS drops it, and
     keeps the batch's reward_std."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import itertools
 
 import pytest
 import torch
@@ -11,7 +10,6 @@ from _trainer_utils import CPU, arithmetic_train, changed, prompt_reward, record
 
 from trl_basis import MaxPOConfig, MaxPOTrainer
 from trl_basis.advantages import max_at_k, maxpo_advantages, pkpo_advantages
-from trl_basis.evaluation import evaluate_pass_at_k, pass_at_k_curve
 
 B = 4  # completions per prompt
 
@@ -51,6 +49,7 @@ def run(tmp_path, reward=noisy_reward, **overrides):
     return trainer, before
 
 
+@pytest.mark.slow
 def test_l2o_training_changes_parameters_and_loss_gets_l2o_advantages(tmp_path):
     trainer, before = run(tmp_path)
     assert changed(before, trainer.model)
@@ -72,6 +71,7 @@ def test_l2o_training_changes_parameters_and_loss_gets_l2o_advantages(tmp_path):
         assert logged[step]["maxpo/k"] == 2
 
 
+@pytest.mark.slow
 def test_k1_is_rloo(tmp_path):
     trainer, _ = run(tmp_path, max_k=1, max_steps=1)
     record = trainer.records[0]
@@ -80,9 +80,11 @@ def test_k1_is_rloo(tmp_path):
     torch.testing.assert_close(record["local_advantages"].double(), rloo.view(-1), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("estimator", "baseline"), [("pkpo", "none"), ("pkpo_loo", "loo"), ("pkpo_loo_minus_one", "loo_minus_one")]
 )
+@pytest.mark.slow
 def test_pkpo_estimators_and_their_centring_residual(tmp_path, estimator, baseline):
     trainer, _ = run(tmp_path, advantage_estimator=estimator, max_steps=1)
     record = trainer.records[0]
@@ -93,6 +95,7 @@ def test_pkpo_estimators_and_their_centring_residual(tmp_path, estimator, baseli
     assert logged["maxpo/advantage_sum"] == pytest.approx(expected.sum(dim=1).abs().mean().item(), rel=1e-4)
 
 
+@pytest.mark.slow
 def test_group_scaling_and_k_annealing(tmp_path):
     trainer, _ = run(tmp_path, max_k=3, max_k_final=1, max_steps=3, advantage_scaling="group")
     ks = [h["maxpo/k"] for h in trainer.state.log_history if "maxpo/k" in h]
@@ -104,6 +107,7 @@ def test_group_scaling_and_k_annealing(tmp_path):
         torch.testing.assert_close(record["local_advantages"].double(), expected.view(-1), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_lora_trains_only_the_adapter(tmp_path):
     from peft import LoraConfig
 
@@ -120,6 +124,7 @@ def test_lora_trains_only_the_adapter(tmp_path):
     assert moved and all("lora_" in name for name in moved), moved
 
 
+@pytest.mark.slow
 def test_unscorable_completions_get_zero_advantage_and_groups_stay_centred(tmp_path):
     def first_missing(prompts, completions, answer, **kwargs):
         rewards = noisy_reward(prompts, completions, answer)
@@ -146,41 +151,3 @@ def test_unscorable_completions_get_zero_advantage_and_groups_stay_centred(tmp_p
 def test_bad_configs_error_clearly(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         config(tmp_path, **overrides)
-
-
-# ---------------------------------------------------------------------------------------------- evaluation helper
-def brute_force_max_at_k(row: list[float], k: int) -> float:
-    subsets = list(itertools.combinations(row, k))
-    return sum(max(s) for s in subsets) / len(subsets)
-
-
-def test_pass_at_k_curve_against_brute_force():
-    rewards = torch.tensor(
-        [[0, 1, 0, 0, 1, 0], [0.2, 0.9, 0.5, 0.5, 0.1, 0.0], [1, 1, 1, 1, 1, 1]], dtype=torch.float64
-    )
-    curve = pass_at_k_curve(rewards, 6)
-    for k in range(1, 7):
-        expected = sum(brute_force_max_at_k(row, k) for row in rewards.tolist()) / 3
-        assert curve[k] == pytest.approx(expected, abs=1e-12)
-    with pytest.raises(ValueError, match="k_max"):
-        pass_at_k_curve(rewards, 7)
-
-
-def test_evaluate_pass_at_k_samples_the_model():
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trl_basis.tasks import arithmetic_reward
-
-    model = AutoModelForCausalLM.from_pretrained(tiny_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path())
-    data = arithmetic_train(12, with_references=False)
-    # A reward of the prompt alone: every sample of a prompt scores the same, so pass@k is known exactly.
-    result = evaluate_pass_at_k(model, tokenizer, data, prompt_reward, num_samples=4, max_new_tokens=8)
-    expected = sum(prompt_reward(None, None, data["answer"])) / 12
-    assert result["rewards"].shape == (12, 4)
-    assert all(v == pytest.approx(expected) for v in result["pass_at_k"].values())
-    # With the real reward, pass@k is a non-decreasing curve in [0, 1].
-    real = evaluate_pass_at_k(model, tokenizer, data, arithmetic_reward, num_samples=4, max_new_tokens=8)
-    values = list(real["pass_at_k"].values())
-    assert all(0 <= a <= b <= 1 for a, b in zip(values, values[1:]))
-    assert set(real["rewards"].unique().tolist()) <= {0.0, 1.0}

@@ -133,7 +133,7 @@ def test_a_plotting_failure_keeps_the_metrics(tmp_path, monkeypatch, capsys):
     ],
 )
 def test_bad_reference_rewards_get_one_line_naming_column_and_row(rows, fragment):
-    from trl_basis.references import check_reference_rewards
+    from trl_basis.reference_cache import check_reference_rewards
 
     with pytest.raises(ValueError, match="num_reference_samples") as info:
         check_reference_rewards(rows, "refs")
@@ -141,7 +141,7 @@ def test_bad_reference_rewards_get_one_line_naming_column_and_row(rows, fragment
 
 
 def test_missing_samples_and_ragged_rows_are_valid_reference_rewards():
-    from trl_basis.references import reference_rewards_problem
+    from trl_basis.reference_cache import reference_rewards_problem
 
     assert reference_rewards_problem([[0.0, None, 1.0], [float("nan"), 1.0], [1]], "refs") is None
 
@@ -156,6 +156,7 @@ def test_basis_refuses_a_bad_reference_column_before_the_model_loads(tmp_path):
         BASISTrainer(str(tmp_path / "no-model"), arithmetic_reward, args=args, train_dataset=data)
 
 
+@pytest.mark.slow
 def test_basis_uses_none_and_ragged_reference_rows_as_missing_samples(tmp_path):
     """Rows with None and rows of different lengths are missing samples: the value table treats them like NaN."""
     from trl_basis import BASISTrainer
@@ -195,7 +196,7 @@ def _write(path: Path, text: str) -> None:
     ],
 )
 def test_an_invalid_cache_entry_is_reported_and_never_used(tmp_path, capsys, content, reason):
-    from trl_basis.references import load_cached_rewards
+    from trl_basis.reference_cache import load_cached_rewards
 
     _write(tmp_path / "key.json", content)
     assert load_cached_rewards(str(tmp_path), "key", 2) is None
@@ -205,7 +206,7 @@ def test_an_invalid_cache_entry_is_reported_and_never_used(tmp_path, capsys, con
 
 
 def test_a_valid_cache_entry_round_trips(tmp_path):
-    from trl_basis.references import load_cached_rewards, save_cached_rewards
+    from trl_basis.reference_cache import load_cached_rewards, save_cached_rewards
 
     save_cached_rewards(str(tmp_path / "c"), "key", [[0.0, 1.0], [1.0, None]], {"meta": 1})
     got = load_cached_rewards(str(tmp_path / "c"), "key", 2)
@@ -214,7 +215,7 @@ def test_a_valid_cache_entry_round_trips(tmp_path):
 
 
 def test_the_cache_key_covers_every_column_the_rewards_read():
-    from trl_basis.references import reference_cache_key
+    from trl_basis.reference_cache import reference_cache_key
 
     rows = [{"prompt": [{"role": "user", "content": "1+2="}], "answer": "3"}]
     changed = [{"prompt": [{"role": "user", "content": "1+2="}], "answer": "4"}]
@@ -225,7 +226,7 @@ def test_the_cache_key_covers_every_column_the_rewards_read():
 def test_the_model_fingerprint_holds_revision_and_commit():
     from transformers import AutoConfig
 
-    from trl_basis.references import model_fingerprint
+    from trl_basis.reference_cache import model_fingerprint
 
     class Model:
         config = AutoConfig.from_pretrained(tiny_model_path())
@@ -237,7 +238,7 @@ def test_the_model_fingerprint_holds_revision_and_commit():
 
 
 def test_an_unusable_cache_dir_is_a_warning_not_a_crash(tmp_path, capsys):
-    from trl_basis.references import cache_is_writable, save_cached_rewards
+    from trl_basis.reference_cache import cache_is_writable, save_cached_rewards
 
     a_file = tmp_path / "file"
     a_file.write_text("x")
@@ -612,7 +613,7 @@ def test_ctrl_c_before_training_exits_cleanly(tmp_path):
 
 def test_an_interrupted_cache_write_leaves_no_entry(tmp_path, monkeypatch):
     """Written through a temporary file and a rename: a crash (here Ctrl-C) in the middle leaves nothing behind."""
-    from trl_basis import references
+    from trl_basis import reference_cache as references
 
     def half_then_interrupt(obj, f, **kwargs):
         f.write('{"reference_rewards": [[0.0, 1')

@@ -7,6 +7,7 @@ the tiny task are imported lazily so that `import trl_basis` stays cheap.
 __version__ = "0.1.0"
 
 _LAZY = {
+    "AdvantageEstimatorTrainer": "trl_basis.trainers._trl_bridge",
     "BASISConfig": "trl_basis.trainers.basis_config",
     "BASISTrainer": "trl_basis.trainers.basis_trainer",
     "MaxPOConfig": "trl_basis.trainers.maxpo_config",

@@ -163,6 +163,13 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
                 f"completion that cannot be scored. {self.describe_reward_ranges(rewards_per_func)}."
             )
 
+    def clear_pending_metrics(self) -> None:
+        """Forget the metrics TRL collected so far (e.g. by generation outside training), before they are logged."""
+        for mode in ("train", "eval"):
+            self._metrics[mode].clear()
+        self._pending_metrics.clear()
+        self._pending_extra_logs.clear()
+
     def describe_reward_ranges(self, rewards_per_func: torch.Tensor) -> str:
         """One line per reward function: its name, weight and the range it returned (for error messages)."""
         parts = []
@@ -232,38 +239,3 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
 
     def _estimator_config(self) -> dict[str, Any]:
         return {name: getattr(self.args, name) for name in self._estimator_fields}
-
-
-def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:
-    """Divide advantages by their standard deviation over the batch (`"batch"`) or each group (`"group"`).
-
-    `"none"` returns them unchanged (the only choice that keeps the policy gradient exactly unbiased). Rows with a
-    NaN advantage are ignored in the std; a std of 0 leaves the advantages as they are (they are all 0 then).
-    """
-    if mode == "none":
-        return advantages
-    if mode == "batch":
-        std = _nanstd(advantages.unsqueeze(0)).expand_as(advantages.unsqueeze(0)).squeeze(0)
-    elif mode == "group":
-        if group_size is None:
-            raise ValueError("advantage_scaling='group' needs a group size.")
-        grouped = advantages.view(-1, group_size)
-        std = _nanstd(grouped).unsqueeze(1).expand_as(grouped).reshape(-1)
-    else:
-        raise ValueError(f"Unknown advantage scaling {mode!r}; use 'none', 'batch' or 'group'.")
-    return advantages / (std + 1e-4)
-
-
-def _nanstd(x: torch.Tensor) -> torch.Tensor:
-    """Row-wise std (Bessel-corrected) of the non-NaN entries of a 2-D tensor; 0 where fewer than 2 are valid."""
-    valid = ~torch.isnan(x)
-    count = valid.sum(dim=1)
-    mean = torch.where(valid, x, 0).sum(dim=1) / count.clamp(min=1)
-    sq = torch.where(valid, (x - mean.unsqueeze(1)) ** 2, 0).sum(dim=1)
-    return torch.where(count > 1, (sq / (count - 1).clamp(min=1)).sqrt(), torch.zeros_like(mean))
-
-
-def linear_schedule(start: float, end: float, progress: float) -> float:
-    """Linear interpolation from `start` to `end` as `progress` goes from 0 to 1 (clamped)."""
-    progress = min(max(progress, 0.0), 1.0)
-    return start + (end - start) * progress

@@ -13,7 +13,8 @@ from datasets import Dataset
 from tqdm.auto import tqdm
 
 from ..advantages import beta_grid, blend_with_history, calibrate_beta, reference_values, spo_tracker_update
-from ..references import (
+from ..advantages.scaling import scale_advantages
+from ..reference_cache import (
     RANGE_TOLERANCE,
     cache_is_writable,
     check_reference_rewards,
@@ -22,7 +23,7 @@ from ..references import (
     reference_cache_key,
     save_cached_rewards,
 )
-from ._trl_bridge import AdvantageEstimatorTrainer, scale_advantages
+from ._trl_bridge import AdvantageEstimatorTrainer
 from .basis_config import BASISConfig
 
 
@@ -207,11 +208,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             if writable:
                 save_cached_rewards(args.reference_cache_dir, key, rewards, fields)
             self.accelerator.wait_for_everyone()
-        # The offline stage must not leak into the first logged training metrics.
-        for mode in ("train", "eval"):
-            self._metrics[mode].clear()
-        self._pending_metrics.clear()
-        self._pending_extra_logs.clear()
+        self.clear_pending_metrics()  # the offline stage must not leak into the first logged training metrics
         return dataset.add_column(args.reference_rewards_column, rewards)
 
     def _sample_reference_rewards(self, dataset: Dataset) -> list[list[float]]:

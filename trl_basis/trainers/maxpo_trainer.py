@@ -9,7 +9,8 @@ import torch
 from datasets import Dataset
 
 from ..advantages import max_at_k, maxpo_advantages, pkpo_advantages
-from ._trl_bridge import AdvantageEstimatorTrainer, linear_schedule, scale_advantages
+from ..advantages.scaling import linear_schedule, scale_advantages
+from ._trl_bridge import AdvantageEstimatorTrainer
 from .maxpo_config import MaxPOConfig
 
 _PKPO_BASELINES = {"pkpo": "none", "pkpo_loo": "loo", "pkpo_loo_minus_one": "loo_minus_one"}

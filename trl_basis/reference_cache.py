@@ -1,0 +1,165 @@
+"""The cache and validation of BASIS's reference rewards (the offline stage's output).
+
+The cache is keyed by everything that determines a reference reward (model identity, reward functions and weights,
+sampling settings and every dataset column), validated on load (an invalid entry is reported and recomputed, never
+used) and written atomically. `check_reference_rewards` validates a user-provided column the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import numbers
+import os
+import sys
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+
+def reference_cache_key(fields: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
+    """Hash of everything the reference rewards depend on: model, reward functions, sampling settings and EVERY
+    column of every row (TRL passes all of them to the reward functions, e.g. `answer`)."""
+    digest = hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode())
+    for row in rows:
+        digest.update(json.dumps(row, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:32]
+
+
+def model_fingerprint(model: Any, revision: str | None = None) -> dict[str, Any]:
+    """Identity of a model for the cache: its name or path, revision and commit, its config and, for a local
+    folder, its weight files (size and modification time)."""
+    config = getattr(model, "config", None)
+    name = getattr(config, "_name_or_path", None) or str(model)
+    fingerprint: dict[str, Any] = {"name": name}
+    if revision is not None:
+        fingerprint["revision"] = revision
+    commit = getattr(config, "_commit_hash", None)  # set by transformers for Hub checkpoints
+    if commit is not None:
+        fingerprint["commit"] = commit
+    if config is not None:
+        fingerprint["config"] = hashlib.sha256(config.to_json_string().encode()).hexdigest()
+    if os.path.isdir(name):  # retraining weights in place must not hit a stale cache
+        fingerprint["files"] = sorted(
+            (f, os.path.getsize(os.path.join(name, f)), int(os.path.getmtime(os.path.join(name, f))))
+            for f in os.listdir(name)
+            if f.endswith((".safetensors", ".bin"))
+        )
+    return fingerprint
+
+
+# Weighted rewards a hair outside [0, 1] are float round-off of weights that sum to 1, not user error.
+RANGE_TOLERANCE = 1e-5
+
+
+def reference_rewards_problem(rows: Any, column: str = "reference_rewards") -> str | None:
+    """Why `rows` is not a valid reference-reward column, or None when it is.
+
+    Valid: one list per prompt of N >= 1 rewards, each a number in [0, 1] or None/NaN (a missing sample).
+    Rows may have different N (missing samples).
+    """
+    if isinstance(rows, str | bytes | dict) or not isinstance(rows, Iterable):
+        return f"column {column!r} must hold one list of rewards per prompt; got {type(rows).__name__}"
+    for i, row in enumerate(rows):  # a list, or a `datasets` Column
+        if not isinstance(row, list | tuple):
+            return f"row {i} of column {column!r} is {row!r} ({type(row).__name__}), not a list of rewards"
+        if len(row) == 0:
+            return f"row {i} of column {column!r} has no reference reward; give each prompt N >= 1"
+        for value in row:
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                return f"row {i} of column {column!r} holds {value!r} ({type(value).__name__}), not a number"
+            if value != value:  # NaN: a missing sample
+                continue
+            if not -RANGE_TOLERANCE <= value <= 1 + RANGE_TOLERANCE:
+                return f"row {i} of column {column!r} holds {value!r}, outside [0, 1]"
+    return None
+
+
+def check_reference_rewards(rows: Any, column: str) -> None:
+    """Raise a one-line `ValueError` naming the column, the row and the fix when `rows` is not valid."""
+    problem = reference_rewards_problem(rows, column)
+    if problem is not None:
+        raise ValueError(
+            f"{problem}. BASIS needs, per prompt, the rewards in [0, 1] of N completions of the reference policy "
+            "(None or NaN for a missing one): fix the column, or drop it to have them sampled (num_reference_samples "
+            ">= 1)."
+        )
+
+
+def _warn(message: str) -> None:
+    print(f"\n[trl_basis] warning: {message}", file=sys.stderr, flush=True)
+
+
+def load_cached_rewards(cache_dir: str | None, key: str, num_rows: int) -> list[list[float]] | None:
+    """The cached `(P, N)` reference rewards for `key`, or None when absent or invalid.
+
+    An entry that cannot be read or fails validation (truncated, not JSON, wrong shape, values outside [0, 1]) is
+    reported in one warning line and ignored: the caller recomputes it, never uses it.
+    """
+    if cache_dir is None:
+        return None
+    path = os.path.join(os.path.expanduser(cache_dir), f"{key}.json")
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            entry = json.load(f)
+        rewards = entry["reference_rewards"] if isinstance(entry, dict) else None
+        problem = reference_rewards_problem(rewards, "reference_rewards")
+        if problem is None and not isinstance(rewards, list):
+            problem = "it is not a list of rows"
+        if problem is None and len(rewards) != num_rows:
+            problem = f"it holds {len(rewards)} prompts, not {num_rows}"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError) as err:
+        problem = f"it cannot be read ({type(err).__name__})"
+    if problem is not None:
+        _warn(f"ignoring the invalid reference-reward cache entry {path}: {problem}; recomputing it.")
+        return None
+    return [[math.nan if v is None else float(v) for v in row] for row in rewards]
+
+
+def cache_is_writable(cache_dir: str | None) -> bool:
+    """Whether the cache folder exists or can be made, and takes a file. Checked BEFORE the offline stage samples,
+    so that an unusable cache costs a warning, not the sampled work."""
+    if cache_dir is None:
+        return False
+    folder = os.path.expanduser(cache_dir)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        _warn(
+            f"the reference-reward cache {cache_dir!r} is not usable ({type(err).__name__}: {err}); the offline stage "
+            "runs without it. Set reference_cache_dir to a writable folder, or to null."
+        )
+        return False
+    return True
+
+
+def save_cached_rewards(
+    cache_dir: str | None, key: str, rewards: list[list[float]], meta: dict[str, Any]
+) -> str | None:
+    """Write the reference rewards atomically (a crash never leaves a truncated cache entry). A failed write is a
+    warning: the computed rewards are used all the same."""
+    if cache_dir is None:
+        return None
+    folder = os.path.expanduser(cache_dir)
+    path = os.path.join(folder, f"{key}.json")
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(tmp, "w") as f:
+            json.dump({"meta": meta, "reference_rewards": rewards}, f, default=str)
+        os.replace(tmp, path)  # the entry appears whole, or not at all
+    except OSError as err:
+        _warn(f"could not write the reference-reward cache entry {path} ({type(err).__name__}: {err}).")
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)  # gone already after os.replace; a leftover of an interrupted write otherwise
+    return path
