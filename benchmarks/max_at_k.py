@@ -58,22 +58,15 @@ COLORS = {
     "PKPO K=4 (pkpo_loo)": "tab:blue",
     "GRPO (grpo)": "tab:green",
 }
-VARIANCE_ESTIMATORS = ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo")
+VARIANCE_ESTIMATORS = ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo")  # the registry's built-ins
 
 
 # ---------------------------------------------------------------------------------------------- (a) variance
 def estimator_advantages(rewards: torch.Tensor, k: int, name: str) -> torch.Tensor:
-    """Library-scale advantages (groups, B) of one estimator (see the module docstring)."""
-    from trl_basis.advantages import maxpo_advantages, pkpo_advantages
+    """Library-scale advantages (groups, B) of one registered estimator (`trl_basis.advantages.GROUP_ESTIMATORS`)."""
+    from trl_basis.advantages import get_group_estimator
 
-    if name == "l2o":
-        return maxpo_advantages(rewards, k)
-    if name.startswith("pkpo"):
-        baseline = {"pkpo": "none", "pkpo_loo": "loo", "pkpo_loo_minus_one": "loo_minus_one"}[name]
-        return pkpo_advantages(rewards, k, baseline=baseline)
-    if name == "grpo":
-        return (rewards - rewards.mean(dim=1, keepdim=True)) / rewards.shape[1]
-    raise ValueError(name)
+    return get_group_estimator(name)(rewards, k)
 
 
 def sample_groups(model, tokenizer, examples, reward, group_size: int, max_new_tokens: int):

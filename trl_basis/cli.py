@@ -21,8 +21,10 @@ import warnings
 from typing import Any
 
 from .main_job import CLIError
+from .trainers.registry import TRAINERS as TRAINER_REGISTRY
+from .trainers.registry import config_class as registry_config_class
 
-TRAINERS = ("basis", "maxpo", "grpo")
+TRAINERS = tuple(TRAINER_REGISTRY)
 COMMANDS = {
     "train": "train BASIS, MaxPO or GRPO, evaluate held-out accuracy before/during/after, save model, metrics, plot",
     "estimate-references": "run BASIS's offline stage alone and save the dataset with the reference-reward column",
@@ -197,17 +199,7 @@ def build_parser(command: str, trainer: str = "basis"):
 
 
 def config_class(trainer: str):
-    if trainer == "basis":
-        from .trainers.basis_config import BASISConfig
-
-        return BASISConfig
-    if trainer == "maxpo":
-        from .trainers.maxpo_config import MaxPOConfig
-
-        return MaxPOConfig
-    from trl import GRPOConfig
-
-    return GRPOConfig
+    return registry_config_class(trainer)
 
 
 def cli_defaults(command: str, trainer: str, explicit: set[str], dataset_name: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any
 from trl import ScriptArguments
 
 from .tasks.arithmetic import DEFAULT_DIFFICULTIES
+from .trainers.registry import TRAINERS
 
 BUILTIN_DATASET = "arithmetic"
 REWARD_FUNCS = {
@@ -134,7 +135,7 @@ class TrainScriptArguments(DataArguments):
 
     trainer: str = field(
         default="basis",
-        metadata={"help": "Which trainer: 'basis', 'maxpo' or 'grpo'.", "choices": ["basis", "maxpo", "grpo"]},
+        metadata={"help": "Which trainer: 'basis', 'maxpo' or 'grpo'.", "choices": list(TRAINERS)},
     )
     eval_prompts: int = field(
         default=200, metadata={"help": "Held-out prompts scored before/during/after training (0: no evaluation)."}
@@ -720,17 +721,9 @@ def write_json_atomically(path: str, data: Any) -> None:
 
 
 def trainer_class(name: str):
-    if name == "basis":
-        from .trainers import BASISTrainer
+    from .trainers.registry import trainer_class as registered
 
-        return BASISTrainer
-    if name == "maxpo":
-        from .trainers import MaxPOTrainer
-
-        return MaxPOTrainer
-    from trl import GRPOTrainer
-
-    return GRPOTrainer
+    return registered(name)
 
 
 def run_train(script_args: TrainScriptArguments, training_args, model_args, started: float | None = None) -> dict:

@@ -17,21 +17,38 @@ from .basis import (
     reference_values,
 )
 from .history import blend_with_history
-from .maxk import PKPO_BASELINES, max_at_k, maxpo_advantages, pkpo_advantages
+from .maxk import (
+    PKPO_BASELINES,
+    group_mean_advantages,
+    max_at_k,
+    maxpo_advantages,
+    pkpo_advantages,
+    pkpo_loo_advantages,
+    pkpo_loo_minus_one_advantages,
+    pkpo_plain_advantages,
+)
 from .peers import reinforce_pp_advantages, spo_advantages, spo_tracker_init, spo_tracker_update
+from .registry import GROUP_ESTIMATORS, get_group_estimator, register_group_estimator
 
 __all__ = [
     "BASIS_FALLBACKS",
+    "GROUP_ESTIMATORS",
     "PKPO_BASELINES",
     "BetaCalibration",
     "basis_baseline",
     "beta_grid",
     "blend_with_history",
     "calibrate_beta",
+    "get_group_estimator",
+    "group_mean_advantages",
     "max_at_k",
     "maxpo_advantages",
     "pkpo_advantages",
+    "pkpo_loo_advantages",
+    "pkpo_loo_minus_one_advantages",
+    "pkpo_plain_advantages",
     "reference_values",
+    "register_group_estimator",
     "reinforce_pp_advantages",
     "spo_advantages",
     "spo_tracker_init",

@@ -166,8 +166,32 @@ def maxpo_advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
     return _unsort(adv, perm)
 
 
+def pkpo_plain_advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
+    """PKPO without a baseline (arXiv 2505.15201): ``s_i = (K / B) · q_i``, 1 <= K <= B. Unbiased, not centred."""
+    return pkpo_advantages(rewards, k, baseline="none")
+
+
+def pkpo_loo_advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
+    """PKPO's leave-one-out: ``s_i − K / (B − 1) · ρ̂_K(group without i)``, 1 <= K <= B − 1. Unbiased, not centred."""
+    return pkpo_advantages(rewards, k, baseline="loo")
+
+
+def pkpo_loo_minus_one_advantages(rewards: torch.Tensor, k: int) -> torch.Tensor:
+    """PKPO's "loo minus one": ``s_i − (K / B) · ρ̂_{K−1}(group without i)`` (ρ̂_0 := 0), 1 <= K <= B: the expected
+    improvement of r_i over the best of K − 1 others. Unbiased, not centred."""
+    return pkpo_advantages(rewards, k, baseline="loo_minus_one")
+
+
+def group_mean_advantages(rewards: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """GRPO's group-mean baseline at library scale: ``(r_i − mean_j r_j) / B`` (``k`` is ignored: it targets the
+    mean reward, not max@K). Exactly centred; its baseline contains r_i (biased by a factor (B − 1)/B)."""
+    r = check_group_rewards(rewards)
+    return (r - r.mean(dim=1, keepdim=True)) / r.shape[1]
+
+
 def pkpo_advantages(rewards: torch.Tensor, k: int, baseline: str = "none") -> torch.Tensor:
-    """PKPO's unbiased (but not centred) max@K advantages (arXiv 2505.15201), for comparison with L2O.
+    """PKPO's unbiased (but not centred) max@K advantages (arXiv 2505.15201), for comparison with L2O: the three
+    formulas of `pkpo_plain_advantages`, `pkpo_loo_advantages` and `pkpo_loo_minus_one_advantages` in one pass.
 
         s_i = (K / B) * q_i                                    baseline="none"           (1 <= K <= B)
         s_i - K / (B - 1) * rho_K(group without i)             baseline="loo"            (1 <= K <= B - 1)

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from ..advantages.registry import GROUP_ESTIMATORS
 from ._checks import warn_if_scale_rewards_set
 
-ADVANTAGE_ESTIMATORS = ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo")
+#: The built-in choices (the registry may hold more: `trl_basis.advantages.register_group_estimator`).
+ADVANTAGE_ESTIMATORS = tuple(GROUP_ESTIMATORS)
 
 
 @dataclass
@@ -66,9 +68,9 @@ class MaxPOConfig(GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.advantage_estimator not in ADVANTAGE_ESTIMATORS:
+        if self.advantage_estimator not in GROUP_ESTIMATORS:
             raise ValueError(
-                f"advantage_estimator must be one of {ADVANTAGE_ESTIMATORS}; got {self.advantage_estimator!r}."
+                f"advantage_estimator must be one of {tuple(GROUP_ESTIMATORS)}; got {self.advantage_estimator!r}."
             )
         if self.advantage_scaling not in ("none", "group", "batch"):
             raise ValueError(f"advantage_scaling must be 'none', 'group' or 'batch'; got {self.advantage_scaling!r}.")

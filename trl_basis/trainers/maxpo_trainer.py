@@ -8,27 +8,19 @@ from typing import Any
 import torch
 from datasets import Dataset
 
-from ..advantages import max_at_k, maxpo_advantages, pkpo_advantages
+from ..advantages import get_group_estimator, max_at_k
 from ..advantages.scaling import linear_schedule, scale_advantages
 from ._trl_bridge import AdvantageEstimatorTrainer
 from .maxpo_config import MaxPOConfig
 
-_PKPO_BASELINES = {"pkpo": "none", "pkpo_loo": "loo", "pkpo_loo_minus_one": "loo_minus_one"}
-
 
 def group_advantages(rewards: torch.Tensor, k: int, estimator: str) -> torch.Tensor:
-    """Trainer-scale advantages `(num_groups, B)` of fully scored groups: the estimator times the group size B.
+    """Trainer-scale advantages `(num_groups, B)` of fully scored groups: the registered estimator times the group
+    size B (`trl_basis.advantages.GROUP_ESTIMATORS`).
 
     With `estimator="l2o"` this is `B · K/(B−K) · (q_i − ρ̂_K)`, which is RLOO's `r_i − mean(others)` at `K = 1`.
     """
-    group_size = rewards.shape[1]
-    if estimator == "l2o":
-        return maxpo_advantages(rewards, k) * group_size
-    if estimator in _PKPO_BASELINES:
-        return pkpo_advantages(rewards, k, baseline=_PKPO_BASELINES[estimator]) * group_size
-    if estimator == "grpo":
-        return rewards.double() - rewards.double().mean(dim=1, keepdim=True)
-    raise ValueError(f"Unknown advantage estimator {estimator!r}.")
+    return get_group_estimator(estimator)(rewards, k) * rewards.shape[1]
 
 
 class MaxPOTrainer(AdvantageEstimatorTrainer):
