@@ -23,6 +23,12 @@ class BASISConfig(GRPOConfig):
     parameter of [`GRPOConfig`] keeps its meaning (loss types, KL `beta`, vLLM, PEFT, logging), except
     `scale_rewards`, which BASIS does not use (see `advantage_scaling`).
 
+    Parameters that differ from [`GRPOConfig`]:
+        num_generations (`int`, *optional*, defaults to `1`):
+            Fixed to 1: one completion per prompt (GRPOConfig's default is 8). Any other value is rejected.
+        num_generations_eval (`int` or `None`, *optional*, defaults to `1`):
+            Completions per prompt in evaluation, one like training.
+
     Parameters:
         num_reference_samples (`int`, *optional*, defaults to `8`):
             Number `N` of completions sampled per training prompt from the reference (initial) policy in the offline
@@ -52,7 +58,8 @@ class BASISConfig(GRPOConfig):
             Calibrate `β` separately for every prompt without that prompt's reward (O(G·B²)), which makes the
             gradient exactly unbiased. Off by default: the default calibration leaks `r_i` into `β` at O(1/B).
         advantage_scaling (`str`, *optional*, defaults to `"batch"`):
-            `"batch"` divides the advantages by their standard deviation over the global batch (REINFORCE++ style);
+            `"batch"` divides the advantages by their standard deviation over the global batch (REINFORCE++'s scaling;
+            the advantages are not re-centred);
             `"none"` keeps `A_i = r_i − b_i`.
         filter_constant_prompts (`bool`, *optional*, defaults to `True`):
             Drop training prompts whose `N` reference rewards are all equal (all right or all wrong): they carry no

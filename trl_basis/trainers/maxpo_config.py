@@ -23,6 +23,11 @@ class MaxPOConfig(GRPOConfig):
     `K` of them. Every parameter of [`GRPOConfig`] keeps its meaning (loss types, KL `beta`, vLLM, PEFT, logging),
     except `scale_rewards`, which MaxPO does not use (see `advantage_scaling`).
 
+    Parameters that differ from [`GRPOConfig`]:
+        num_generations (`int`, *optional*, defaults to `8`):
+            The group size `B`, as in GRPO; it must exceed `max_k` (the Leave-Two-Out baseline needs `K + 1`
+            completions per prompt).
+
     Parameters:
         max_k (`int`, *optional*, defaults to `4`):
             `K` of the max@K objective; `1 ≤ K < num_generations`. `K = 1` is the mean reward (RLOO).
@@ -30,7 +35,8 @@ class MaxPOConfig(GRPOConfig):
             If set, `K` is annealed linearly from `max_k` to `max_k_final` over training (rounded to an integer), as
             PKPO anneals `K` to turn a pass@K-trained policy into a pass@1 one. `None` keeps `K = max_k`.
         advantage_estimator (`str`, *optional*, defaults to `"l2o"`):
-            `"l2o"`: the Leave-Two-Out advantage (unbiased, exactly centred in every group). `"pkpo"`,
+            A name of `trl_basis.advantages.GROUP_ESTIMATORS` (the registry; add your own with
+            `register_group_estimator`). Built in: `"l2o"`: the Leave-Two-Out advantage (unbiased, exactly centred in every group). `"pkpo"`,
             `"pkpo_loo"`, `"pkpo_loo_minus_one"`: PKPO's estimators (no baseline, leave-one-out, leave-one-out minus
             one; unbiased, not centred). `"grpo"`: the group-mean baseline `r_i − mean(r)` (for comparisons; the
             max@K parameter is then ignored). All are multiplied by the group size `B`, so that `K = 1` gives RLOO.
