@@ -1,25 +1,26 @@
-"""The work behind `trl-basis train` and `trl-basis estimate-references`: data, rewards, evaluation, plot.
+"""The work behind `trl-basis train` and `trl-basis estimate-references`: arguments, data and rewards, the runs.
 
 `trl_basis.cli` parses and validates the arguments (cheaply, before any model loads) and calls `run_train` or
-`run_estimate_references` here. Everything in this module also works without the CLI, e.g. `load_task` or
-`HeldOutAccuracyCallback` in a script of your own.
+`run_estimate_references` here. The held-out evaluation and progress callbacks live in `trl_basis.callbacks`, the
+picture in `trl_basis.plotting`; `load_task` and `resolve_reward_funcs` also work in a script of your own.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
-import math
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from trl import ScriptArguments
 
+from ._quiet import no_dataset_progress_bars, quiet_map
+from .callbacks import CompactProgressCallback, HeldOutAccuracyCallback
+from .plotting import collect_series, plot_curves
 from .tasks.arithmetic import DEFAULT_DIFFICULTIES
 from .trainers.registry import TRAINERS
 
@@ -436,281 +437,6 @@ def check_reward_signature(name: str, func: Callable) -> None:
         )
 
 
-# ---------------------------------------------------------------------------------------------------- evaluation
-def held_out_accuracy(trainer, dataset, reward_funcs, num_samples: int, batch_size: int, seed: int) -> dict:
-    """pass@1 (mean reward) and pass@k of `dataset` for the trainer's current model, on every process in lockstep.
-
-    Generation goes through TRL's `unwrap_model_for_generation` (gathers ZeRO-3 shards when
-    `ds3_gather_for_generation`), and the global RNG state is restored afterwards so training sampling is unchanged.
-    """
-    import torch
-    from trl.models import unwrap_model_for_generation
-
-    from .evaluation import evaluate_pass_at_k
-
-    args = trainer.args
-    if args.chat_template_kwargs and dataset is not None and isinstance(dataset[0]["prompt"], list):
-        dataset = render_prompts(dataset, trainer.processing_class, args.chat_template_kwargs)
-    model = getattr(trainer, "model_wrapped", None) or trainer.model
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with (
-        torch.random.fork_rng(devices=devices),
-        unwrap_model_for_generation(
-            model, trainer.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
-        ) as unwrapped,
-    ):
-        result = evaluate_pass_at_k(
-            unwrapped,
-            trainer.processing_class,
-            dataset,
-            reward_funcs,
-            num_samples=num_samples,
-            reward_weights=trainer.reward_weights.tolist(),
-            max_new_tokens=args.max_completion_length,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            generation_kwargs=training_sampler(args),
-            batch_size=batch_size,
-            seed=seed,
-            progress=False,
-        )
-    curve = result["pass_at_k"]
-    return {"accuracy": curve[1], "pass_at_k": {str(k): v for k, v in curve.items()}}
-
-
-def training_sampler(args) -> dict[str, Any]:
-    """The sampling settings GRPOTrainer generates with (besides temperature and top_p), for the evaluation: without
-    them a model's own generation_config (e.g. Qwen's top_k=20, repetition_penalty=1.05) would silently change the
-    sampler between training and evaluation."""
-    sampler = {"top_k": args.top_k, "min_p": args.min_p, "repetition_penalty": args.repetition_penalty}
-    sampler.update(args.generation_kwargs or {})
-    return sampler
-
-
-def render_prompts(dataset, tokenizer, chat_template_kwargs: dict[str, Any]):
-    """Conversational prompts rendered to text with `chat_template_kwargs` (e.g. Qwen3's `enable_thinking`), so the
-    evaluation samples with the same template as training."""
-
-    def render(example):
-        text = tokenizer.apply_chat_template(
-            example["prompt"], tokenize=False, add_generation_prompt=True, **chat_template_kwargs
-        )
-        return {"prompt": text}
-
-    return quiet_map(dataset, render)
-
-
-def quiet_map(dataset, function):
-    """`dataset.map(function)` without a progress bar (these maps are small and instant)."""
-    with no_dataset_progress_bars():
-        return dataset.map(function)
-
-
-@contextmanager
-def no_dataset_progress_bars():
-    """Silence `datasets`' progress bars (split generation, map, filter), e.g. so bad input gives one line only."""
-    from datasets.utils.logging import disable_progress_bar, enable_progress_bar, is_progress_bar_enabled
-
-    was_enabled = is_progress_bar_enabled()
-    disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            enable_progress_bar()
-
-
-def _make_callback_class():
-    from transformers import TrainerCallback
-
-    class HeldOutAccuracyCallback(TrainerCallback):
-        """Scores the held-out prompts before training, at `eval_points` evenly spaced steps, and at the end."""
-
-        def __init__(self, dataset, reward_funcs, num_samples, eval_points, batch_size, seed, printer=print):
-            self.dataset, self.reward_funcs = dataset, reward_funcs
-            self.num_samples, self.eval_points, self.batch_size, self.seed = num_samples, eval_points, batch_size, seed
-            self.printer = printer
-            self.trainer = None
-            self.points: list[dict[str, Any]] = []
-            self.seconds = 0.0
-            self._steps: set[int] = set()
-
-        def _evaluate(self, step: int, label: str) -> None:
-            if any(p["step"] == step for p in self.points):
-                return
-            start = time.perf_counter()
-            result = held_out_accuracy(
-                self.trainer, self.dataset, self.reward_funcs, self.num_samples, self.batch_size, self.seed
-            )
-            self.seconds += time.perf_counter() - start
-            self.points.append({"step": step, **result})
-            k = self.num_samples
-            self.printer(
-                f"[held-out] {label} step {step}: accuracy {result['accuracy']:.3f}"
-                + (f", pass@{k} {result['pass_at_k'][str(k)]:.3f}" if k > 1 else "")
-                + f" ({len(self.dataset)} prompts x {k} samples)"
-            )
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            total = state.max_steps
-            self._steps = {round(total * (i + 1) / (self.eval_points + 1)) for i in range(self.eval_points)}
-            self._steps -= {0, total}
-            self._evaluate(state.global_step, "before training," if state.global_step == 0 else "at resume,")
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step in self._steps:
-                self._evaluate(state.global_step, "during training,")
-
-        def on_train_end(self, args, state, control, **kwargs):
-            self._evaluate(state.global_step, "after training,")
-
-    return HeldOutAccuracyCallback
-
-
-def _make_progress_class():
-    from transformers.trainer_callback import ProgressCallback
-
-    class CompactProgressCallback(ProgressCallback):
-        """TRL's progress bar, with one short line per logging step instead of the full metrics dict."""
-
-        KEYS = (
-            ("reward", "reward"),
-            ("basis/beta", "beta"),
-            ("maxpo/k", "K"),
-            ("maxpo/max_at_k", "max@K"),
-            ("loss", "loss"),
-            ("completions/mean_length", "len"),
-        )
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not state.is_world_process_zero or self.training_bar is None or not logs:
-                return
-            if "train_runtime" in logs:
-                self.training_bar.write(f"[train] done in {float(logs['train_runtime']):.1f}s")
-                return
-            parts = [f"{short} {float(logs[key]):.4g}" for key, short in self.KEYS if key in logs]
-            if parts:
-                self.training_bar.write(f"[train] step {state.global_step}/{state.max_steps}: " + ", ".join(parts))
-
-    return CompactProgressCallback
-
-
-# ---------------------------------------------------------------------------------------------------- results
-SERIES = {  # metrics.json name -> logged key
-    "reward": "reward",
-    "reward_std": "reward_std",
-    "frac_reward_zero_std": "frac_reward_zero_std",
-    "beta": "basis/beta",
-    "basis_criterion": "basis/criterion",
-    "k": "maxpo/k",
-    "max_at_k": "maxpo/max_at_k",
-    "loss": "loss",
-}
-
-
-def collect_series(log_history: list[dict[str, Any]]) -> dict[str, list]:
-    """Per-logging-step series (`steps` plus each of `SERIES` that was logged) from `trainer.state.log_history`."""
-    rows = [h for h in log_history if "reward" in h and "train_runtime" not in h]
-    series: dict[str, list] = {"steps": [int(h["step"]) for h in rows]}
-    for name, key in SERIES.items():
-        if any(key in h for h in rows):
-            series[name] = [_finite(h.get(key)) for h in rows]
-    return series
-
-
-def _finite(value):
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def plot_curves(metrics: dict[str, Any], path: str) -> str:
-    """Draw training reward, held-out accuracy and β_t (BASIS) or K / max@K (MaxPO) against the step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series, points = metrics["series"], metrics["accuracy_points"]
-    steps = series.get("steps", [])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    title = (
-        f"trl-basis train: {metrics['trainer']} on {metrics['dataset']}, model {os.path.basename(metrics['model'])}"
-    )
-    if metrics.get("num_train_prompts") is not None:
-        title += f", {metrics['num_train_prompts']} training prompts used"
-    fig.suptitle(title, fontsize=11)
-
-    ax = axes[0]
-    reward = series.get("reward", [])
-    if reward:
-        ax.plot(steps, reward, color="tab:blue", alpha=0.35, lw=1, label="batch mean")
-        smooth = _moving_average(reward, max(1, len(reward) // 15))
-        ax.plot(steps, smooth, color="tab:blue", lw=2, label="moving average")
-        ax.legend(loc="best", fontsize=8)
-    ax.set(title="training reward", xlabel="step", ylabel="mean reward")
-    ax.grid(alpha=0.3)
-
-    ax = axes[1]
-    if points:
-        xs = [p["step"] for p in points]
-        ax.plot(xs, [p["accuracy"] for p in points], "o-", color="tab:green", label="pass@1 (accuracy)")
-        k = metrics.get("eval_samples", 1)
-        if k > 1:
-            ax.plot(xs, [p["pass_at_k"][str(k)] for p in points], "s--", color="tab:olive", label=f"pass@{k}")
-        ax.legend(loc="best", fontsize=8)
-        before, after = points[0]["accuracy"], points[-1]["accuracy"]
-        ax.set_title(f"held-out accuracy: {before:.3f} → {after:.3f}")
-    else:
-        ax.set_title("held-out accuracy (not evaluated)")
-    ax.set(xlabel="step", ylabel="accuracy")
-    ax.grid(alpha=0.3)
-
-    ax = axes[2]
-    if metrics["trainer"] == "basis" and series.get("beta"):
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-        beta = series["beta"]
-        ax.plot(steps, beta, color="tab:red", alpha=0.35, lw=1, label="β_t")
-        ax.plot(steps, _moving_average(beta, max(1, len(beta) // 15)), color="tab:red", lw=2, label="moving average")
-        ax.set_yscale("log")
-        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.legend(loc="best", fontsize=8)
-        ax.set(title="BASIS temperature β_t (calibrated each step)", xlabel="step", ylabel="β_t (log scale)")
-    elif metrics["trainer"] == "maxpo" and series.get("max_at_k"):
-        ax.plot(steps, series["max_at_k"], color="tab:purple", lw=1.5, label="batch max@K")
-        ax.set(title="MaxPO max@K and K", xlabel="step", ylabel="max@K")
-        twin = ax.twinx()
-        twin.step(steps, series.get("k", []), color="tab:gray", where="post", label="K")
-        twin.set_ylabel("K")
-        ax.legend(loc="upper left", fontsize=8)
-        twin.legend(loc="lower right", fontsize=8)
-    elif series.get("frac_reward_zero_std"):
-        zero = series["frac_reward_zero_std"]
-        ax.plot(steps, zero, color="tab:orange", alpha=0.35, lw=1)
-        ax.plot(steps, _moving_average(zero, max(1, len(zero) // 15)), color="tab:orange", lw=2)
-        ax.set_ylim(-0.02, 1.02)
-        ax.set(title="GRPO: groups with identical rewards (no signal)", xlabel="step", ylabel="fraction of groups")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _moving_average(values: list, window: int) -> list:
-    out, acc = [], []
-    for v in values:
-        acc.append(v if v is not None else math.nan)
-        acc = acc[-window:]
-        finite = [a for a in acc if not math.isnan(a)]
-        out.append(sum(finite) / len(finite) if finite else math.nan)
-    return out
-
-
 # ---------------------------------------------------------------------------------------------------- commands
 def write_json_atomically(path: str, data: Any) -> None:
     """Write JSON through a temporary file and a rename, so an interrupted write never leaves a truncated file."""
@@ -765,7 +491,7 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
         f"[trl-basis] {script_args.trainer} on {description}; model {model_args.model_name_or_path}; "
         f"{training_args.max_steps} steps; output {training_args.output_dir}"
     )
-    callback = _make_callback_class()(
+    callback = HeldOutAccuracyCallback(
         test,
         reward_funcs,
         script_args.eval_samples,
@@ -792,7 +518,7 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
         from transformers.trainer_callback import ProgressCallback
 
         trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(_make_progress_class()())
+        trainer.add_callback(CompactProgressCallback())
 
     train_start = time.perf_counter()
     interrupted = False
