@@ -9,8 +9,8 @@ import torch
 from _trainer_utils import CPU, arithmetic_train, prompt_reward, tiny_model_path
 
 from trl_basis import BASISConfig
-from trl_basis.evaluation import evaluate_pass_at_k, pass_at_k_curve, sample_rewards
 from trl_basis.callbacks import training_sampler
+from trl_basis.evaluation import evaluate_pass_at_k, pass_at_k_curve, sample_rewards
 from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset
 
 

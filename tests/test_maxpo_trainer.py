@@ -151,3 +151,59 @@ def test_unscorable_completions_get_zero_advantage_and_groups_stay_centred(tmp_p
 def test_bad_configs_error_clearly(tmp_path, overrides, message):
     with pytest.raises(ValueError, match=message):
         config(tmp_path, **overrides)
+
+
+def test_normalize_then_sum_matches_trls_formula_written_out():
+    from trl_basis.advantages.scaling import normalize_then_sum
+
+    g = torch.Generator().manual_seed(0)
+    rpf = torch.rand(12, 2, generator=g).double()  # 3 groups of 4, 2 reward functions
+    rpf[5, 1] = float("nan")  # one function has no reward for one row
+    rpf[7] = float("nan")  # no function scores this row
+    weights = torch.tensor([1.0, 0.5])
+    got = normalize_then_sum(rpf, weights, 4)
+    for i in range(12):
+        group = range(4 * (i // 4), 4 * (i // 4) + 4)
+        if i == 7:
+            assert torch.isnan(got[i])
+            continue
+        total = 0.0
+        for f in range(2):
+            values = [rpf[j, f].item() for j in group if rpf[j, f] == rpf[j, f]]
+            if rpf[i, f] != rpf[i, f]:
+                continue
+            mean = sum(values) / len(values)
+            std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+            total += weights[f].item() * (rpf[i, f].item() - mean) / (std + 1e-4)
+        assert got[i].item() == pytest.approx(total, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_normalize_then_sum_takes_max_at_k_of_the_aggregated_normalised_reward(tmp_path):
+    from trl_basis.advantages.scaling import normalize_then_sum
+
+    trainer = recording(MaxPOTrainer)(
+        tiny_model_path(),
+        [noisy_reward, prompt_reward],
+        args=config(
+            tmp_path, multi_objective_aggregation="normalize_then_sum", reward_weights=[1.0, 2.0], max_steps=1
+        ),
+        train_dataset=hard_train(),
+    )
+    trainer.train()
+    (record,) = trainer.records
+    aggregated = normalize_then_sum(record["rewards_per_func"], torch.tensor([1.0, 2.0]), B).view(-1, B)
+    expected = (maxpo_advantages(aggregated, 2) * B).view(-1)
+    torch.testing.assert_close(record["local_advantages"].double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_basis_refuses_normalize_then_sum_and_says_what_to_use(tmp_path):
+    from trl_basis import BASISConfig
+
+    with pytest.raises(ValueError, match="no group in which to normalise.*sum_then_normalize"):
+        BASISConfig(
+            **CPU,
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=8,
+            multi_objective_aggregation="normalize_then_sum",
+        )

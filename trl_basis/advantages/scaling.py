@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["linear_schedule", "scale_advantages"]
+__all__ = ["linear_schedule", "normalize_then_sum", "scale_advantages"]
 
 
 def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:
@@ -40,3 +40,23 @@ def linear_schedule(start: float, end: float, progress: float) -> float:
     """Linear interpolation from `start` to `end` as `progress` goes from 0 to 1 (clamped)."""
     progress = min(max(progress, 0.0), 1.0)
     return start + (end - start) * progress
+
+
+def normalize_then_sum(rewards_per_func: torch.Tensor, weights: torch.Tensor, group_size: int) -> torch.Tensor:
+    """TRL's `multi_objective_aggregation="normalize_then_sum"` reward, before its advantage step:
+
+        r̃_i = Σ_f w_f · (r_{f,i} − mean_group(r_f)) / (std_group(r_f) + 1e-4)
+
+    over the B = `group_size` completions of i's group (NaN entries are left out of the mean and std, and of the
+    sum). Rows where every function returned NaN stay NaN. `rewards_per_func` is `(num_groups · B, F)`.
+    """
+    grouped = rewards_per_func.double().view(-1, group_size, rewards_per_func.shape[1])
+    mean = torch.nanmean(grouped, dim=1, keepdim=True)
+    valid = ~torch.isnan(grouped)
+    count = valid.sum(dim=1, keepdim=True)
+    sq = torch.where(valid, (grouped - mean) ** 2, 0).sum(dim=1, keepdim=True)
+    std = torch.where(count > 1, (sq / (count - 1).clamp(min=1)).sqrt(), torch.zeros_like(mean))
+    normalised = ((grouped - mean) / (std + 1e-4)).view(-1, rewards_per_func.shape[1])
+    out = (normalised * weights.to(normalised).unsqueeze(0)).nansum(dim=1)
+    out[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+    return out

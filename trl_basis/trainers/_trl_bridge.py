@@ -79,6 +79,8 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     """
 
     _estimator_columns: tuple[str, ...] = ()
+    #: The `multi_objective_aggregation` values the estimator supports (see `aggregate_rewards`).
+    _aggregations: tuple[str, ...] = ("sum_then_normalize",)
     #: Config fields the estimator's checkpointed state depends on: a resume with other values is refused.
     _estimator_fields: tuple[str, ...] = ()
     #: TRL metrics that mean nothing for this estimator; dropped from the logs (e.g. per-group stats at one
@@ -89,10 +91,10 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         self._gathered: GatheredBatch | None = None
         self._estimator_state: dict[str, Any] = {}
         super().__init__(*args, **kwargs)
-        if self.multi_objective_aggregation != "sum_then_normalize":
+        if self.multi_objective_aggregation not in self._aggregations:
             raise ValueError(
-                f"{type(self).__name__} estimates advantages from the weighted SUM of the reward functions; set "
-                f"multi_objective_aggregation='sum_then_normalize' (got {self.multi_objective_aggregation!r})."
+                f"{type(self).__name__} supports multi_objective_aggregation in {self._aggregations}; got "
+                f"{self.multi_objective_aggregation!r}."
             )
 
     # ------------------------------------------------------------------ hooks into GRPOTrainer
@@ -116,7 +118,7 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
             return output
         batch, self._gathered = self._gathered, None
         self._check_finite(batch.rewards_per_func)
-        rewards = self.weighted_rewards(batch.rewards_per_func)
+        rewards = self.aggregate_rewards(batch.rewards_per_func)
         advantages, metrics = self._compute_advantages(rewards, batch)
         # Rows whose reward functions all returned None carry no signal (as in TRL): advantage 0, never NaN.
         advantages = torch.nan_to_num(advantages.to(torch.float32), nan=0.0)
@@ -146,6 +148,11 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ helpers shared by both trainers
+    def aggregate_rewards(self, rewards_per_func: torch.Tensor) -> torch.Tensor:
+        """The scalar reward the estimator sees: TRL's weighted sum (`sum_then_normalize`: the estimator does the
+        normalising). Trainers that support `normalize_then_sum` override this."""
+        return self.weighted_rewards(rewards_per_func)
+
     def weighted_rewards(self, rewards_per_func: torch.Tensor) -> torch.Tensor:
         """TRL's scalar reward: the weighted sum of the reward functions, NaN where every function returned None."""
         weights = self.reward_weights.to(rewards_per_func.device, rewards_per_func.dtype)

@@ -170,6 +170,12 @@ class BASISConfig(GRPOConfig):
             self.num_generations = 1
             self.num_generations_eval = num_generations_eval
         self.reference_cache_dir = cache_dir_or_none(self.reference_cache_dir)
+        if self.multi_objective_aggregation == "normalize_then_sum":
+            raise ValueError(
+                "BASIS samples one completion per prompt, so there is no group in which to normalise each reward "
+                "function (normalize_then_sum); use multi_objective_aggregation='sum_then_normalize' and weight the "
+                "functions with reward_weights so that the weighted sum stays in [0, 1]."
+            )
         self._check_basis_fields()
         warn_if_scale_rewards_set(self)
         if self.basis_exact and self.generation_batch_size * int(os.environ.get("WORLD_SIZE", "1")) >= 1024:

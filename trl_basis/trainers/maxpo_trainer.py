@@ -9,7 +9,7 @@ import torch
 from datasets import Dataset
 
 from ..advantages import get_group_estimator, max_at_k
-from ..advantages.scaling import linear_schedule, scale_advantages
+from ..advantages.scaling import linear_schedule, normalize_then_sum, scale_advantages
 from ._trl_bridge import AdvantageEstimatorTrainer
 from .maxpo_config import MaxPOConfig
 
@@ -50,6 +50,7 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
     }
 
     _estimator_fields = ("num_generations", "max_k", "max_k_final", "advantage_estimator")
+    _aggregations = ("sum_then_normalize", "normalize_then_sum")
 
     def __init__(self, model, reward_funcs=None, args: MaxPOConfig | None = None, **kwargs):
         if args is None:
@@ -61,6 +62,13 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
         _check_size(kwargs.get("train_dataset"), args, environment=kwargs.get("environment_factory") is not None)
         super().__init__(model, reward_funcs, args=args, **kwargs)
         self._estimator_state = {"k": []}
+
+    def aggregate_rewards(self, rewards_per_func):
+        """`normalize_then_sum`: max@K of the aggregated reward `Σ_f w_f (r_f − group mean) / group std` (each reward
+        function normalised within the group first, as TRL does); `sum_then_normalize`: of the weighted sum."""
+        if self.multi_objective_aggregation == "normalize_then_sum":
+            return normalize_then_sum(rewards_per_func, self.reward_weights, self.num_generations)
+        return super().aggregate_rewards(rewards_per_func)
 
     @property
     def current_k(self) -> int:
