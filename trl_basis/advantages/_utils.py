@@ -19,6 +19,10 @@ __all__ = [
     "check_choice",
     "check_group_rewards",
     "log_binom",
+    "log_binom_scalar",
+    "prefix_excl",
+    "suffix_excl",
+    "sum_without_self",
     "argmin_last",
     "tie_block_last",
 ]
@@ -103,6 +107,30 @@ def check_group_rewards(rewards, name: str = "rewards") -> torch.Tensor:
     if not bool(torch.isfinite(r).all()):
         raise ValueError(f"`{name}` must be finite (no NaN or inf); fill or drop missing rewards before max@K")
     return r
+
+
+def log_binom_scalar(n: int, k: int) -> float:
+    """log C(n, k) of two Python ints with 0 <= k <= n (the normalisers of the max@K formulas)."""
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def prefix_excl(x: torch.Tensor) -> torch.Tensor:
+    """sum_{m < t} x_m along dim 1 (a shifted cumsum: no cancellation from subtracting x_t)."""
+    out = torch.zeros_like(x)
+    out[:, 1:] = torch.cumsum(x[:, :-1], dim=1)
+    return out
+
+
+def suffix_excl(x: torch.Tensor) -> torch.Tensor:
+    """sum_{m > t} x_m along dim 1."""
+    out = torch.zeros_like(x)
+    out[:, :-1] = torch.flip(torch.cumsum(torch.flip(x[:, 1:], dims=(1,)), dim=1), dims=(1,))
+    return out
+
+
+def sum_without_self(x: torch.Tensor) -> torch.Tensor:
+    """out[g, i] = sum_{j != i} x[g, j]: the exclusive prefix plus the exclusive suffix sum (no subtraction)."""
+    return prefix_excl(x) + suffix_excl(x)
 
 
 def log_binom(n: torch.Tensor, k: float) -> torch.Tensor:

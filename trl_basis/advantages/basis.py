@@ -25,7 +25,16 @@ from typing import NamedTuple
 
 import torch
 
-from ._utils import argmin_last, as_float64, check_basis_rewards, check_betas, check_choice, check_epsilon, check_int
+from ._utils import (
+    argmin_last,
+    as_float64,
+    check_basis_rewards,
+    check_betas,
+    check_choice,
+    check_epsilon,
+    check_int,
+    sum_without_self,
+)
 
 __all__ = [
     "BASIS_FALLBACKS",
@@ -309,14 +318,6 @@ def basis_baseline(
     return out
 
 
-def _sum_without_self(x: torch.Tensor) -> torch.Tensor:
-    """out[g, i] = sum_{j != i} x[g, j], as an exclusive prefix sum plus an exclusive suffix sum."""
-    out = torch.zeros_like(x)
-    out[:, 1:] = torch.cumsum(x[:, :-1], dim=1)
-    out[:, :-1] += torch.flip(torch.cumsum(torch.flip(x[:, 1:], dims=(1,)), dim=1), dims=(1,))
-    return out
-
-
 def _exact_indices(
     r: torch.Tensor, values: torch.Tensor, epsilon: float, fallback: str, chunk_size: int | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -334,8 +335,8 @@ def _exact_indices(
     fallback_err = (r - _fallback_values(values, fallback)).square_()  # (G, B): row j on the fallback
     # Sums over j != i by exclusive prefix + suffix sums, not "total - own term": a tie between two betas
     # whose other rows agree stays an exact tie (the subtraction would leave rounding noise that decides it).
-    inactive_err = _sum_without_self(fallback_err * (1.0 - terms.active))  # (G, B) rows outside S, j != i
-    fallback_only_err = _sum_without_self(fallback_err)  # (G, B) every row j != i on the fallback
+    inactive_err = sum_without_self(fallback_err * (1.0 - terms.active))  # (G, B) rows outside S, j != i
+    fallback_only_err = sum_without_self(fallback_err)  # (G, B) every row j != i on the fallback
     r_active = r * terms.active  # with v_s = 0 off S, the formula term of a row outside S is exactly 0
     denom = float(max(size - 1, 1))  # size = number of valid rewards; an empty criterion is all zeros
 

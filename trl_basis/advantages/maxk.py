@@ -22,19 +22,22 @@ by `B` (then `K = 1` L2O is exactly RLOO).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ._utils import check_choice, check_group_rewards, check_int, log_binom, tie_block_last
+from ._utils import (
+    check_choice,
+    check_group_rewards,
+    check_int,
+    log_binom,
+    log_binom_scalar,
+    prefix_excl,
+    suffix_excl,
+    tie_block_last,
+)
 
 __all__ = ["max_at_k", "maxpo_advantages", "pkpo_advantages", "PKPO_BASELINES"]
 
 PKPO_BASELINES = ("none", "loo", "loo_minus_one")
-
-
-def _log_binom_scalar(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
 
 
 def _check_k(k, size: int, upper: int, upper_text: str, why: str = "") -> int:
@@ -70,20 +73,6 @@ def _row_sum(x: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(x, dim=1)[:, -1:]
 
 
-def _prefix_excl(x: torch.Tensor) -> torch.Tensor:
-    """sum_{m < t} x_m along dim 1 (shifted cumsum: no cancellation from subtracting x_t)."""
-    out = torch.zeros_like(x)
-    out[:, 1:] = torch.cumsum(x[:, :-1], dim=1)
-    return out
-
-
-def _suffix_excl(x: torch.Tensor) -> torch.Tensor:
-    """sum_{m > t} x_m along dim 1."""
-    out = torch.zeros_like(x)
-    out[:, :-1] = torch.flip(torch.cumsum(torch.flip(x[:, 1:], dims=(1,)), dim=1), dims=(1,))
-    return out
-
-
 def _q_sorted(s: torch.Tensor, m: torch.Tensor, k: int) -> torch.Tensor:
     """q_(t) = [r_(t) C(t-1,K-1) + sum_{m>t} r_(m) C(m-2,K-2)] / C(B-1,K-1), in sorted order (needs K <= B).
 
@@ -91,10 +80,10 @@ def _q_sorted(s: torch.Tensor, m: torch.Tensor, k: int) -> torch.Tensor:
     C(t-1,K-1) subsets drawn below it, and r_(m) is the max of the C(m-2,K-2) subsets {t, m, K-2 below m}.
     """
     size = s.shape[1]
-    log_norm = _log_binom_scalar(size - 1, k - 1)
+    log_norm = log_binom_scalar(size - 1, k - 1)
     alpha = torch.exp(log_binom(m - 1, k - 1) - log_norm)
     gamma = torch.exp(log_binom(m - 2, k - 2) - log_norm)  # all zeros for K = 1: q_i = r_i
-    return alpha * s + _suffix_excl(gamma * s)
+    return alpha * s + suffix_excl(gamma * s)
 
 
 def _loo_max_at_j_sorted(s: torch.Tensor, m: torch.Tensor, j: int) -> torch.Tensor:
@@ -107,10 +96,10 @@ def _loo_max_at_j_sorted(s: torch.Tensor, m: torch.Tensor, j: int) -> torch.Tens
         # max@0 of an empty draw: defined as 0 so that PKPO's "loo_minus_one" at K = 1 is plain REINFORCE.
         return torch.zeros_like(s)
     size = s.shape[1]
-    log_norm = _log_binom_scalar(size - 1, j)
+    log_norm = log_binom_scalar(size - 1, j)
     below = torch.exp(log_binom(m - 1, j - 1) - log_norm)
     above = torch.exp(log_binom(m - 2, j - 1) - log_norm)
-    return _prefix_excl(below * s) + _suffix_excl(above * s)
+    return prefix_excl(below * s) + suffix_excl(above * s)
 
 
 def max_at_k(rewards: torch.Tensor, k: int) -> torch.Tensor:
@@ -131,7 +120,7 @@ def max_at_k(rewards: torch.Tensor, k: int) -> torch.Tensor:
     size = r.shape[1]
     k = _check_k(k, size, size, "B")
     s, _, _, m = _sort_groups(r)
-    weights = torch.exp(log_binom(m - 1, k - 1) - _log_binom_scalar(size, k))
+    weights = torch.exp(log_binom(m - 1, k - 1) - log_binom_scalar(size, k))
     # Not a BLAS matrix-vector product nor a row reduction: both go multi-threaded (see `_row_sum`).
     return _row_sum(s * weights).squeeze(1)
 
