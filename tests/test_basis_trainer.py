@@ -305,3 +305,37 @@ def test_group_statistics_of_one_completion_are_not_logged(tmp_path):
     trainer.train()
     (logged,) = [h for h in trainer.state.log_history if "reward" in h]
     assert "frac_reward_zero_std" not in logged and logged["reward_std"] > 0
+
+
+@pytest.mark.slow
+def test_offline_stage_runs_trls_full_generation_path_rollout_func_extra_fields(tmp_path):
+    """The offline stage samples through GRPOTrainer's per-batch path, like training: a `rollout_func` whose extra
+    fields feed the reward functions works there too (it failed with "missing 'rollout_tag'" when the stage called
+    `_generate` directly)."""
+
+    def rollout_func(prompts, trainer):
+        tok = trainer.processing_class
+        prompt_ids = [
+            list(tok.apply_chat_template(p, add_generation_prompt=True, tokenize=True, return_dict=False))
+            for p in prompts
+        ]
+        completion_ids = [tok.encode("7", add_special_tokens=False) + [tok.eos_token_id] for _ in prompts]
+        tags = ["even" if i % 2 == 0 else "odd" for i in range(len(prompts))]
+        logprobs = [[-1.0] * len(c) for c in completion_ids]
+        return {"prompt_ids": prompt_ids, "completion_ids": completion_ids, "logprobs": logprobs, "rollout_tag": tags}
+
+    def tag_reward(prompts, completions, rollout_tag, **kwargs):
+        return [1.0 if tag == "even" else 0.0 for tag in rollout_tag]
+
+    args = config(tmp_path, num_reference_samples=4, reference_batch_size=8, max_steps=1)
+    trainer = BASISTrainer(
+        tiny_model_path(),
+        [tag_reward],
+        args=args,
+        train_dataset=arithmetic_train(32, with_references=False),
+        rollout_func=rollout_func,
+    )
+    # Each prompt's 4 samples are consecutive rows: the tags alternate, so every prompt scores [1, 0, 1, 0].
+    assert trainer.train_dataset["reference_rewards"] == [[1.0, 0.0, 1.0, 0.0]] * 32
+    trainer.train()
+    assert trainer.state.global_step == 1

@@ -188,16 +188,26 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         return "; ".join(parts)
 
     def sample_and_score(self, examples: list[dict[str, Any]]) -> torch.Tensor:
-        """Generate one completion per example with TRL's own generation path and return the GLOBAL rewards.
+        """Generate one completion per example through TRL's FULL per-batch path and return the GLOBAL rewards.
 
-        Uses `_generate` (HF generate, paged generation or vLLM, under DeepSpeed/FSDP unwrapping as TRL does) and
-        `_calculate_rewards` (which gathers across processes), so every process must call it in lockstep with the
-        same number of examples. Returns `(num_processes * len(examples), num_reward_funcs)`.
+        Runs `GRPOTrainer._generate_and_score_completions` in evaluation mode, exactly as training does per batch:
+        environments assigned to the examples, tool tables, `rollout_func` and its extra fields merged into the
+        reward inputs, multimodal prompts, HF generate / paged generation / vLLM under DeepSpeed/FSDP unwrapping.
+        The rewards come from the `_calculate_rewards` hook (gathered across processes), so every process must call
+        it in lockstep with the same number of examples. Returns `(num_processes * len(examples), num_reward_funcs)`.
+        The metrics and completion logs of the pass are dropped.
         """
-        prompts = [example["prompt"] for example in examples]
-        with torch.no_grad():
-            _, completion_ids, _, completions, *_ = self._generate(prompts)
-        return super()._calculate_rewards(examples, prompts, completions, completion_ids)
+        was_training = self.model.training
+        self.model.eval()  # evaluation mode: TRL keeps its own advantages, no estimator state is touched
+        try:
+            with torch.no_grad():
+                self._generate_and_score_completions(examples)
+        finally:
+            self.model.train(was_training)
+        batch, self._gathered = self._gathered, None
+        for value in self._logs.values():  # this pass is not training: keep it out of the completions table
+            value.clear()  # deques, and dicts of deques
+        return batch.rewards_per_func
 
     # ------------------------------------------------------------------ checkpoint state
     def _save_checkpoint(self, model, trial):
