@@ -354,29 +354,42 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
 
 
 def plot(curves: dict, target: float, path) -> None:
+    """View (a) against wall time and completions; with the equal-prompts run, a third panel adds it (its 8x
+    completions per step would squeeze view (a) into a corner of a shared axis)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for ax, key, label in (
-        (axes[0], "wall", "wall-clock seconds (evaluation excluded)"),
-        (axes[1], "completions", "completions generated (incl. BASIS offline stage)"),
-    ):
-        for m, curve in curves.items():
+    equal_completions = {m: c for m, c in curves.items() if not m.endswith("x64p")}
+    panels = [
+        (equal_completions, "wall", "wall-clock seconds (evaluation excluded)", "equal completions per step"),
+        (
+            equal_completions,
+            "completions",
+            "completions generated (incl. offline stages)",
+            "equal completions per step",
+        ),
+    ]
+    if len(equal_completions) < len(curves):
+        view_b = {m: c for m, c in curves.items() if m.endswith("x64p") or m == "BASIS@1"}
+        panels.append((view_b, "wall", "wall-clock seconds (evaluation excluded)", "equal prompts per step (64)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.8))
+    for ax, (group, key, label, title) in zip(axes, panels, strict=True):
+        for m, curve in group.items():
             x = [p[key] for p in curve]
             y = [p["accuracy"] for p in curve]
             s = [p["accuracy_std"] for p in curve]
             ax.plot(x, y, marker="o", ms=3, label=m, color=COLORS.get(m))
             ax.fill_between(
-                x, [a - b for a, b in zip(y, s)], [a + b for a, b in zip(y, s)], alpha=0.15, color=COLORS.get(m)
+                x, [a - b for a, b in zip(y, s)], [a + b for a, b in zip(y, s)], alpha=0.12, color=COLORS.get(m)
             )
         ax.axhline(target, ls="--", color="gray", lw=1, label="95% of GRPO@8 final")
         ax.set_xlabel(label)
         ax.set_ylabel("held-out accuracy (mean sampled reward)")
+        ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.suptitle("Learning efficiency on the tiny arithmetic model (mean ± std over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
