@@ -648,3 +648,23 @@ def test_sigkill_during_the_offline_stage_leaves_no_cache_entry(tmp_path):
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"basis_history_discount": 0.0}, r"basis_history_discount must be in \(0, 1\]"),
+        ({"basis_history_discount": 1.5}, r"basis_history_discount must be in \(0, 1\]"),
+        ({"basis_history_weight": -1.0}, "basis_history_weight must be > 0"),
+    ],
+)
+def test_bad_history_options_name_the_option(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, basis_history=True, **overrides)
+
+
+def test_bad_task_difficulties_name_the_option():
+    with pytest.raises(CLIError, match=r"task_difficulties must be levels among \[1, 2, 3, 4, 5, 6\]; got \[9\]"):
+        from trl_basis.main_job import TrainScriptArguments, load_task
+
+        load_task(TrainScriptArguments(task_difficulties=[9]))
