@@ -5,8 +5,6 @@ Both are small subclasses of the package's trainers; their math is `trl_basis.ad
 
 from __future__ import annotations
 
-import json
-
 import torch
 
 #: SPO's forgetting factor. The paper adapts it to the KL divergence since a prompt was last seen; we keep it
@@ -30,6 +28,7 @@ def spo_trainer_class(discount: float = SPO_DISCOUNT):
     """SPO@1: a persistent Beta tracker per prompt, started from the SAME offline samples BASIS uses (its offline
     stage, cache and constant-prompt filter are BASISTrainer's), global advantage normalisation."""
     from trl_basis import BASISTrainer
+    from trl_basis.advantages import prompt_key
     from trl_basis.advantages.peers import spo_advantages, spo_tracker_init, spo_tracker_update
 
     class SPOTrainer(BASISTrainer):
@@ -39,7 +38,7 @@ def spo_trainer_class(discount: float = SPO_DISCOUNT):
             self._tracker: dict[str, tuple[float, float]] = {}
 
         def _compute_advantages(self, rewards, batch):
-            keys = [json.dumps(p, sort_keys=True) for p in batch.columns["prompt"]]
+            keys = [prompt_key(p) for p in batch.columns["prompt"]]
             refs = batch.columns[self.args.reference_rewards_column]
             alpha0, beta0 = spo_tracker_init(refs)
             state = [self._tracker.get(k, (a.item(), b.item())) for k, a, b in zip(keys, alpha0, beta0, strict=True)]

@@ -49,7 +49,6 @@ Runs on CPU with `--threads` torch threads (default 1: on a shared, loaded 2-cor
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -60,6 +59,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 from _common import CPU_TRAINING, RESULTS_DIR, load_tiny, markdown_table, tiny_world, write_results  # noqa: E402
+
+from trl_basis.advantages import prompt_key  # noqa: E402
 
 GROUP_SIZES = (2, 4, 8)
 LEARNING_RATE = 5e-5
@@ -147,10 +148,6 @@ def train_and_snapshot(cfg: dict, seed: int, workdir: str):
     if missing:
         raise RuntimeError(f"no snapshot at steps {sorted(missing)} (trained {trainer.state.global_step} steps)")
     return snapshots, trainer.train_dataset, list(trainer._estimator_state["beta"]), observed
-
-
-def prompt_key(prompt) -> str:
-    return json.dumps(prompt, sort_keys=True)
 
 
 def replay_counts(

@@ -281,9 +281,9 @@ def _check_paths(command: str, script_args, training_args, model_args) -> None:
 def _check_writable_folder(path: str, option: str) -> None:
     if os.path.exists(path) and not os.path.isdir(path):
         raise CLIError(f"{option} {path!r} is a file; pass a folder.")
-    existing = os.path.abspath(path)
-    while not os.path.exists(existing):  # the nearest folder that exists must let us create the rest
-        existing = os.path.dirname(existing)
+    from ._io import nearest_existing
+
+    existing = nearest_existing(path)  # the nearest folder that exists must let us create the rest
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
 

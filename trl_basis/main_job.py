@@ -18,6 +18,7 @@ from typing import Any
 
 from trl import ScriptArguments
 
+from ._io import nearest_existing, write_json_atomically
 from ._quiet import no_dataset_progress_bars, quiet_map
 from .callbacks import CompactProgressCallback, HeldOutAccuracyCallback
 from .plotting import collect_series, plot_curves
@@ -438,14 +439,6 @@ def check_reward_signature(name: str, func: Callable) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- commands
-def write_json_atomically(path: str, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so an interrupted write never leaves a truncated file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
 def trainer_class(name: str):
     from .trainers.registry import trainer_class as registered
 
@@ -568,7 +561,7 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
         metrics["files"] = files
         metrics["wall_seconds"] = time.perf_counter() - started
         # The metrics go to disk first: a plotting failure after a full run must not lose them.
-        write_json_atomically(files["metrics"], metrics)
+        write_json_atomically(files["metrics"], metrics, indent=2)
         if script_args.plot:
             try:
                 files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
@@ -579,7 +572,7 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
                     file=sys.stderr,
                 )
             else:
-                write_json_atomically(files["metrics"], metrics)  # now listing the plot too
+                write_json_atomically(files["metrics"], metrics, indent=2)  # now listing the plot too
         say("")
         if metrics["before"] is not None and not interrupted:
             say(
@@ -625,9 +618,7 @@ def run_estimate_references(script_args: ReferenceScriptArguments, training_args
         **(training_args.model_init_kwargs or {}),
     }
     # The trainer behind the offline stage creates output_dir (and missing parents): remember what already existed.
-    existing = os.path.abspath(training_args.output_dir)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = nearest_existing(training_args.output_dir)
     try:
         with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)
     except ValueError as err:

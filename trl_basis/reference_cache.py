@@ -7,7 +7,6 @@ used) and written atomically. `check_reference_rewards` validates a user-provide
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -17,6 +16,8 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from typing import Any
+
+from ._io import write_json_atomically
 
 
 def reference_cache_key(fields: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
@@ -150,16 +151,10 @@ def save_cached_rewards(
         return None
     folder = os.path.expanduser(cache_dir)
     path = os.path.join(folder, f"{key}.json")
-    tmp = f"{path}.tmp{os.getpid()}"
     try:
         os.makedirs(folder, exist_ok=True)
-        with open(tmp, "w") as f:
-            json.dump({"meta": meta, "reference_rewards": rewards}, f, default=str)
-        os.replace(tmp, path)  # the entry appears whole, or not at all
+        write_json_atomically(path, {"meta": meta, "reference_rewards": rewards}, default=str)
     except OSError as err:
         _warn(f"could not write the reference-reward cache entry {path} ({type(err).__name__}: {err}).")
         return None
-    finally:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)  # gone already after os.replace; a leftover of an interrupted write otherwise
     return path

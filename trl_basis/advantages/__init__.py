@@ -16,7 +16,7 @@ from .basis import (
     calibrate_beta,
     reference_values,
 )
-from .history import blend_with_history
+from .history import blend_with_history, prompt_key
 from .maxk import (
     PKPO_BASELINES,
     group_mean_advantages,
@@ -47,6 +47,7 @@ __all__ = [
     "pkpo_loo_advantages",
     "pkpo_loo_minus_one_advantages",
     "pkpo_plain_advantages",
+    "prompt_key",
     "reference_values",
     "register_group_estimator",
     "reinforce_pp_advantages",

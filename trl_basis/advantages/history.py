@@ -8,11 +8,19 @@ Beta-Bernoulli posterior mean whose prior is the batch baseline; the per-prompt 
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import torch
 
 from ._utils import as_float64
 
-__all__ = ["blend_with_history"]
+__all__ = ["blend_with_history", "prompt_key"]
+
+
+def prompt_key(prompt: Any) -> str:
+    """The identity of a prompt for per-prompt state (history counts, trackers): its canonical JSON."""
+    return json.dumps(prompt, sort_keys=True, default=str)
 
 
 def blend_with_history(baseline, successes, failures, prior_weight) -> torch.Tensor:

@@ -50,13 +50,12 @@ def normalize_then_sum(rewards_per_func: torch.Tensor, weights: torch.Tensor, gr
     over the B = `group_size` completions of i's group (NaN entries are left out of the mean and std, and of the
     sum). Rows where every function returned NaN stay NaN. `rewards_per_func` is `(num_groups · B, F)`.
     """
-    grouped = rewards_per_func.double().view(-1, group_size, rewards_per_func.shape[1])
+    num_funcs = rewards_per_func.shape[1]
+    grouped = rewards_per_func.double().view(-1, group_size, num_funcs)
     mean = torch.nanmean(grouped, dim=1, keepdim=True)
-    valid = ~torch.isnan(grouped)
-    count = valid.sum(dim=1, keepdim=True)
-    sq = torch.where(valid, (grouped - mean) ** 2, 0).sum(dim=1, keepdim=True)
-    std = torch.where(count > 1, (sq / (count - 1).clamp(min=1)).sqrt(), torch.zeros_like(mean))
-    normalised = ((grouped - mean) / (std + 1e-4)).view(-1, rewards_per_func.shape[1])
+    # One row per (group, function): `_nanstd` takes the std over the group's B completions.
+    std = _nanstd(grouped.transpose(1, 2).reshape(-1, group_size)).view(-1, 1, num_funcs)
+    normalised = ((grouped - mean) / (std + 1e-4)).view(-1, num_funcs)
     out = (normalised * weights.to(normalised).unsqueeze(0)).nansum(dim=1)
     out[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
     return out

@@ -27,6 +27,8 @@ from accelerate.utils import gather_object
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
+from .._io import write_json_atomically
+
 ESTIMATOR_STATE_FILE = "trl_basis_state.json"
 
 #: The TRL releases this bridge is tested with (setup.cfg pins the same range).
@@ -35,7 +37,6 @@ SUPPORTED_TRL = ">=1.16,<1.17"
 _HOOKS = {
     "_calculate_rewards": ("inputs", "prompts", "completions", "completion_ids_list"),
     "_generate_and_score_completions": ("inputs",),
-    "_generate": ("prompts",),
     "_save_checkpoint": ("model", "trial"),
     "_load_optimizer_and_scheduler": ("checkpoint",),
 }
@@ -216,11 +217,9 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            path = os.path.join(folder, ESTIMATOR_STATE_FILE)
-            tmp = f"{path}.tmp{os.getpid()}"  # atomic: an interrupted save never leaves a truncated state file
-            with open(tmp, "w") as f:
-                json.dump({**self._estimator_state, "config": self._estimator_config()}, f)
-            os.replace(tmp, path)
+            # Atomic: an interrupted save never leaves a truncated state file.
+            state = {**self._estimator_state, "config": self._estimator_config()}
+            write_json_atomically(os.path.join(folder, ESTIMATOR_STATE_FILE), state)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
         super()._load_optimizer_and_scheduler(checkpoint)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from typing import Any
@@ -12,7 +11,14 @@ from accelerate.utils import broadcast_object_list
 from datasets import Dataset
 from tqdm.auto import tqdm
 
-from ..advantages import beta_grid, blend_with_history, calibrate_beta, reference_values, spo_tracker_update
+from ..advantages import (
+    beta_grid,
+    blend_with_history,
+    calibrate_beta,
+    prompt_key,
+    reference_values,
+    spo_tracker_update,
+)
 from ..advantages.scaling import scale_advantages
 from ..reference_cache import (
     RANGE_TOLERANCE,
@@ -130,7 +136,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     def _with_history(self, rewards, baseline, batch) -> tuple[torch.Tensor, dict[str, float]]:
         """ALGORITHMS.md §1e: blend each row's baseline with its prompt's past rewards, then record this batch's."""
         history = self._estimator_state["history"]
-        keys = [json.dumps(p, sort_keys=True, default=str) for p in batch.columns["prompt"]]
+        keys = [prompt_key(p) for p in batch.columns["prompt"]]
         counts = torch.tensor([history.get(k, (0.0, 0.0)) for k in keys], dtype=torch.float64).reshape(-1, 2)
         if self.args.basis_history_weight is not None:
             weight = torch.full((len(keys),), float(self.args.basis_history_weight), dtype=torch.float64)
