@@ -94,6 +94,8 @@ def test_offline_stage_samples_scores_and_is_cached(tmp_path):
     data = arithmetic_train(48, with_references=False)
     args = config(tmp_path, num_reference_samples=4, filter_constant_prompts=False, max_steps=1)
     first = CountingBASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    assert CountingBASISTrainer.samplings == 0, "the offline stage runs at train(), not in __init__"
+    first.prepare_reference_rewards()
     assert CountingBASISTrainer.samplings == 1
     refs = first.train_dataset["reference_rewards"]
     assert len(refs) == 48 and all(len(r) == 4 for r in refs)
@@ -102,6 +104,7 @@ def test_offline_stage_samples_scores_and_is_cached(tmp_path):
     assert not any(h for h in [first._metrics["train"]] if h), "offline stage leaked into the training metrics"
 
     second = CountingBASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    second.prepare_reference_rewards()
     assert CountingBASISTrainer.samplings == 1, "the second run sampled again instead of using the cache"
     assert second.train_dataset["reference_rewards"] == refs
 
@@ -114,7 +117,7 @@ def test_offline_stage_with_a_real_reward_then_filtering(tmp_path):
     data = arithmetic_train(96, with_references=False, difficulties=(2, 3))
     args = config(tmp_path, num_reference_samples=8, max_steps=1)
     trainer = BASISTrainer(tiny_model_path(), [arithmetic_reward], args=args, train_dataset=data)
-    refs = trainer.train_dataset["reference_rewards"]
+    refs = trainer.prepare_reference_rewards()["reference_rewards"]
     assert 16 <= len(refs) < 96  # the partly-right model leaves some prompts always right or always wrong
     assert all(0 < sum(r) < 8 and set(r) <= {0.0, 1.0} for r in refs)
     before = snapshot(trainer.model)
@@ -167,7 +170,7 @@ def test_reward_out_of_range_names_the_function(tmp_path):
             [doubled],
             args=config(tmp_path, num_reference_samples=2),
             train_dataset=arithmetic_train(32, with_references=False),
-        )
+        ).train()  # the offline stage runs at the start of train()
 
 
 def test_missing_column_with_no_reference_samples(tmp_path):
@@ -237,7 +240,7 @@ def test_short_basis_run_raises_the_reward_of_the_kept_prompts(tmp_path):
         seed=0,
     )
     trainer = BASISTrainer(tiny_model_path(), [arithmetic_reward], args=args, train_dataset=train)
-    kept = trainer.train_dataset
+    kept = trainer.prepare_reference_rewards()
     assert 0.5 * len(train) < len(kept) < len(train)  # informative prompts kept, constant ones dropped
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_path())
 
@@ -336,6 +339,6 @@ def test_offline_stage_runs_trls_full_generation_path_rollout_func_extra_fields(
         rollout_func=rollout_func,
     )
     # Each prompt's 4 samples are consecutive rows: the tags alternate, so every prompt scores [1, 0, 1, 0].
-    assert trainer.train_dataset["reference_rewards"] == [[1.0, 0.0, 1.0, 0.0]] * 32
+    assert trainer.prepare_reference_rewards()["reference_rewards"] == [[1.0, 0.0, 1.0, 0.0]] * 32
     trainer.train()
     assert trainer.state.global_step == 1

@@ -273,7 +273,9 @@ def test_offline_stage_recomputes_when_answers_change_and_survives_an_unusable_c
             reference_cache_dir=cache,
             filter_constant_prompts=False,
         )
-        return BASISTrainer(tiny_model_path(), counting_reward, args=args, train_dataset=dataset)
+        trainer = BASISTrainer(tiny_model_path(), counting_reward, args=args, train_dataset=dataset)
+        trainer.prepare_reference_rewards()
+        return trainer
 
     cache = str(tmp_path / "cache")
     right = build(data, cache).train_dataset["reference_rewards"]

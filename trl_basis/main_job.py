@@ -503,6 +503,10 @@ def run_train(script_args: TrainScriptArguments, training_args, model_args, star
             peft_config=get_peft_config(model_args),
             callbacks=[callback] if test is not None else None,
         )
+        if hasattr(trainer, "prepare_reference_rewards"):
+            # BASIS's offline stage would run at the start of train(); run it here so that it counts as setup and
+            # a Ctrl-C during it is "before training started".
+            trainer.prepare_reference_rewards()
     except ValueError as err:  # the trainers' own checks (e.g. too few informative prompts): one line, no trace
         raise CLIError(" ".join(str(err).split())) from err
     setup_seconds = time.perf_counter() - setup_start

@@ -26,7 +26,8 @@ def estimate_reference_rewards(
     Samples `args.num_reference_samples` completions per prompt from `model` (the reference policy) with the
     generation settings of `args` (a `BASISConfig`; `use_vllm=True` uses TRL's vLLM path), scores them with
     `reward_funcs` (weighted by `args.reward_weights`) and caches the result under `args.reference_cache_dir`.
-    Constant prompts are NOT filtered here (the trainer does that), so the result can be reused with other settings.
+    It is `BASISTrainer.prepare_reference_rewards`, the trainer's own offline stage, on a trainer built from these
+    arguments. Constant prompts are NOT filtered here (the trainer does that), so the result can be reused with other settings.
     Run it under `accelerate launch` to shard the sampling over processes.
     """
     from .trainers.basis_config import BASISConfig
@@ -45,4 +46,4 @@ def estimate_reference_rewards(
         processing_class=processing_class,
         **trainer_kwargs,
     )
-    return trainer.train_dataset
+    return trainer.prepare_reference_rewards()

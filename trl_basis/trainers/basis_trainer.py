@@ -40,7 +40,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     the leave-one-out best linear unbiased estimate of its value from the OTHER prompts' rewards in the global batch,
     weighted by offline reference values `v_x(β)`, and `β_t` minimises the leave-one-out error on the batch
     (`trl_basis.advantages.calibrate_beta`). The reference rewards come from a dataset column or, when it is missing,
-    from an offline stage run at construction (cached on disk; see `trl_basis.estimate_reference_rewards`).
+    from an offline stage run at the start of `train()` (`prepare_reference_rewards`, cached on disk; see
+    `trl_basis.estimate_reference_rewards`).
 
     Arguments are those of `GRPOTrainer`; `args` is a [`BASISConfig`].
     """
@@ -79,19 +80,43 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         column = args.reference_rewards_column
         # With basis_history the prompt itself identifies whose past rewards to use.
         self._estimator_columns = (column, "prompt") if args.basis_history else (column,)
-        train_dataset = _check_dataset(train_dataset, args)  # cheap checks before the model loads
+        if isinstance(train_dataset, Dataset) and column in train_dataset.column_names:
+            check_reference_rewards(train_dataset[column], column)  # cheap, and before the model loads
+        # TRL's own argument and dataset checks run first, with their own messages.
         super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
+        if train_dataset is None:  # TRL built a placeholder of empty prompts: the environment owns the data
+            raise ValueError(ENVIRONMENT_OWNED_DATA_ERROR)
+        environment = getattr(self, "environment_factories", None) is not None
+        self.train_dataset = _check_dataset(self.train_dataset, args, environment=environment)
 
         self._betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
         self._values: dict[tuple[float, ...], torch.Tensor] = {}  # reference-reward row -> (G,) values
-        if column not in self.train_dataset.column_names:
-            self.train_dataset = self._attach_reference_rewards(self.train_dataset)
-            if args.filter_constant_prompts:
-                self.train_dataset = _filter_constant_prompts(self.train_dataset, column)
-            _check_size(self.train_dataset, args, after="filtering prompts with constant reference rewards")
         self._estimator_state = {"beta": []}
         if args.basis_history:
             self._estimator_state["history"] = {}  # prompt key -> [α, β]: discounted past successes, failures
+
+    def train(self, *args, **kwargs):
+        """`GRPOTrainer.train`, after the offline stage (`prepare_reference_rewards`) when the column is missing."""
+        self.prepare_reference_rewards()
+        return super().train(*args, **kwargs)
+
+    def prepare_reference_rewards(self) -> Dataset:
+        """The offline stage: give `self.train_dataset` its reference-reward column, then filter constant prompts.
+
+        Runs once, lazily at the start of `train()` (as TRL's `A2POTrainer` runs its own pre-training stage), so that
+        constructing the trainer stays cheap. Without the column, `num_reference_samples` completions per row are
+        sampled from the current (reference) policy through TRL's full per-batch generation path and scored with the
+        reward functions, using the cache under `reference_cache_dir`. Every process must call it. Returns the
+        training dataset.
+        """
+        column = self.args.reference_rewards_column
+        if column not in (self.train_dataset.column_names or []):
+            dataset = self._attach_reference_rewards(self.train_dataset)
+            if self.args.filter_constant_prompts:
+                dataset = _filter_constant_prompts(dataset, column)
+            _check_size(dataset, self.args, after="filtering prompts with constant reference rewards")
+            self.train_dataset = dataset
+        return self.train_dataset
 
     # ------------------------------------------------------------------ online: the advantage
     def _compute_advantages(self, rewards, batch):
@@ -243,16 +268,27 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         return broadcast_object_list([rows])[0]
 
 
-def _check_dataset(train_dataset: Any, args: BASISConfig) -> Any:
-    if train_dataset is None:
-        raise ValueError("BASISTrainer needs a train_dataset with a 'prompt' column.")
+ENVIRONMENT_OWNED_DATA_ERROR = (
+    "BASISTrainer needs a train_dataset: its baseline weights each row by reference rewards sampled offline for that "
+    "row, and environment-owned data (no train_dataset; every prompt comes from the environment's reset()) has no "
+    "row to sample them for. Pass a train_dataset with one row per task (its columns go to reset(), and the offline "
+    "stage samples num_reference_samples rollouts of each row), or use MaxPOTrainer/GRPOTrainer."
+)
+
+
+def _check_dataset(train_dataset: Any, args: BASISConfig, environment: bool = False) -> Any:
+    """BASIS's own dataset checks, after TRL's: a prompt (or an environment that makes one), and reference rewards
+    that exist or can be sampled."""
     column = args.reference_rewards_column
     columns = train_dataset.column_names or []
-    if "prompt" not in columns:
+    if "prompt" not in columns and not environment:
         raise ValueError(f"train_dataset has no 'prompt' column (columns: {columns}); add one in TRL's format.")
+    if args.basis_history and "prompt" not in columns:
+        raise ValueError(
+            f"basis_history=True keys each prompt's past rewards by its 'prompt' column, which train_dataset lacks "
+            f"(columns: {columns}). Add a 'prompt' column or set basis_history=False."
+        )
     if column in columns:
-        if isinstance(train_dataset, Dataset):
-            check_reference_rewards(train_dataset[column], column)
         if args.filter_constant_prompts:
             train_dataset = _filter_constant_prompts(train_dataset, column)
         _check_size(train_dataset, args, after="filtering prompts with constant reference rewards")
