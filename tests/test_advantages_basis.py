@@ -478,3 +478,16 @@ def test_cuda_matches_cpu():
         assert torch.equal(gpu.index.cpu(), cpu.index)
         torch.testing.assert_close(gpu.baseline.cpu(), cpu.baseline, rtol=0, atol=1e-13)
         torch.testing.assert_close(gpu.criterion.cpu(), cpu.criterion, rtol=0, atol=1e-13)
+
+
+def test_calibrate_beta_accepts_rewards_that_require_grad():
+    from trl_basis.advantages import beta_grid, calibrate_beta, reference_values
+
+    betas = beta_grid()
+    g = torch.Generator().manual_seed(0)
+    rewards = (torch.rand(16, generator=g) < 0.5).double()
+    table = reference_values((torch.rand(16, 8, generator=g) < 0.4).double(), betas)
+    expected = calibrate_beta(rewards, table, betas)
+    got = calibrate_beta(rewards.clone().requires_grad_(True), table, betas)
+    assert got.beta == expected.beta
+    torch.testing.assert_close(got.baseline, expected.baseline)

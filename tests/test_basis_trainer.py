@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from _trainer_utils import CPU, arithmetic_train, changed, prompt_reward, recording, snapshot, tiny_model_path
 
 from trl_basis import BASISConfig, BASISTrainer
 from trl_basis.advantages import beta_grid, calibrate_beta, reference_values
+from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset
 
 
 def config(tmp_path, **overrides) -> BASISConfig:
@@ -268,7 +271,6 @@ def test_short_basis_run_raises_the_reward_of_the_kept_prompts(tmp_path):
 def test_history_option_blends_each_baseline_with_the_prompts_past_rewards(tmp_path):
     """basis_history=True (ALGORITHMS.md §1e): replaying what TRL gathered, the advantages of every step equal the
     batch baseline blended with the discounted counts of the SAME prompt's rewards in earlier steps."""
-    import json
 
     from trl_basis.advantages import blend_with_history, spo_tracker_update
 
@@ -342,3 +344,89 @@ def test_offline_stage_runs_trls_full_generation_path_rollout_func_extra_fields(
     assert trainer.prepare_reference_rewards()["reference_rewards"] == [[1.0, 0.0, 1.0, 0.0]] * 32
     trainer.train()
     assert trainer.state.global_step == 1
+
+
+def test_basis_refuses_a_bad_reference_column_before_the_model_loads(tmp_path):
+    from trl_basis import BASISTrainer
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    data = data.add_column("reference_rewards", [[0.0, 1.7]] + [[0.0, 1.0]] * 15)
+    args = BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_reference_samples=0)
+    with pytest.raises(ValueError, match="row 0 of column 'reference_rewards' holds 1.7, outside"):
+        BASISTrainer(str(tmp_path / "no-model"), arithmetic_reward, args=args, train_dataset=data)
+
+
+@pytest.mark.slow
+def test_basis_uses_none_and_ragged_reference_rows_as_missing_samples(tmp_path):
+    """Rows with None and rows of different lengths are missing samples: the value table treats them like NaN."""
+    from trl_basis import BASISTrainer
+    from trl_basis.advantages import beta_grid, reference_values
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    rows = [[0.0, 1.0, None], [1.0, 0.0]] * 8
+    trainer = BASISTrainer(
+        tiny_model_path(),
+        arithmetic_reward,
+        args=BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=1),
+        train_dataset=data.add_column("reference_rewards", rows),
+    )
+    table = trainer._value_table(rows[:2])
+    nan = float("nan")
+    expected = reference_values(torch.tensor([[0.0, 1.0, nan], [0.0, 1.0, nan]]), beta_grid())
+    torch.testing.assert_close(table, expected)
+
+
+@pytest.mark.slow
+def test_offline_stage_recomputes_when_answers_change_and_survives_an_unusable_cache(tmp_path, capsys):
+    """Same model, same prompts, other answers: the cache must not be reused. And a cache path that is a file
+    costs a warning, not the sampled work."""
+    from trl_basis import BASISTrainer
+
+    calls = []
+
+    def counting_reward(prompts, completions, answer, **kwargs):
+        calls.append(len(prompts))
+        return arithmetic_reward(prompts, completions, answer, **kwargs)
+
+    data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
+    wrong = data.map(lambda row: {"answer": str(int(row["answer"]) + 1)})
+
+    def build(dataset, cache):
+        args = BASISConfig(
+            **CPU,
+            output_dir=str(tmp_path / "out"),
+            per_device_train_batch_size=8,
+            num_reference_samples=2,
+            reference_batch_size=16,
+            reference_cache_dir=cache,
+            filter_constant_prompts=False,
+        )
+        trainer = BASISTrainer(tiny_model_path(), counting_reward, args=args, train_dataset=dataset)
+        trainer.prepare_reference_rewards()
+        return trainer
+
+    cache = str(tmp_path / "cache")
+    right = build(data, cache).train_dataset["reference_rewards"]
+    sampled = len(calls)
+    build(data, cache)
+    assert len(calls) == sampled  # same data: the cache was used
+    off = build(wrong, cache).train_dataset["reference_rewards"]
+    assert len(calls) > sampled  # other answers: recomputed, not the first run's rewards
+    assert sum(map(sum, off)) < sum(map(sum, right))  # the model rarely writes the off-by-one "answer"
+
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("x")
+    trainer = build(data, str(a_file))
+    assert len(trainer.train_dataset["reference_rewards"]) == 16
+    assert "is not usable" in capsys.readouterr().err
+
+
+def test_basis_refuses_normalize_then_sum_and_says_what_to_use(tmp_path):
+
+    with pytest.raises(ValueError, match="no group in which to normalise.*sum_then_normalize"):
+        BASISConfig(
+            **CPU,
+            output_dir=str(tmp_path),
+            per_device_train_batch_size=8,
+            multi_objective_aggregation="normalize_then_sum",
+        )

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from trl_basis import cli
-from trl_basis.main_job import CLIError
+from trl_basis import _cli_input, cli
+from trl_basis.cli import CLIError
 from trl_basis.tasks import tiny_model_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,7 @@ def test_every_example_config_parses(path):
     assert type(training_args).__name__ == expected
     assert training_args.max_steps > 0 and training_args.output_dir
     if path.name.startswith("qwen"):  # GSM8K with LoRA and the math-verify reward
-        original = cli._read_yaml(["--config", str(path)])[1]
+        original = _cli_input.read_yaml(["--config", str(path)])[1]
         assert original["model_name_or_path"].startswith("Qwen/")
         assert model_args.use_peft and model_args.lora_target_modules
         assert script_args.dataset_name == "openai/gsm8k" and script_args.dataset_config == "main"
@@ -190,12 +190,12 @@ def _assert_one_line(stderr: str, bad_thing: str) -> None:
 
 @pytest.mark.parametrize("name", list(BAD_INPUTS))
 def test_bad_input_gives_one_line_before_any_model_loads(tmp_path, monkeypatch, capsys, name):
-    from trl_basis import main_job
+    from trl_basis.scripts import train as train_script
 
     def no_model(*args, **kwargs):
         raise AssertionError("bad input reached the point where the model loads")
 
-    monkeypatch.setattr(main_job, "trainer_class", no_model)
+    monkeypatch.setattr(train_script, "trainer_class", no_model)
     monkeypatch.chdir(tmp_path)
     args, bad_thing = _bad_args(name, tmp_path)
     assert cli.main(args) == 2
@@ -371,3 +371,164 @@ def test_main_job_on_two_cpu_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = check_outputs(out, "basis", 3)
     assert metrics["num_processes"] == 2 and metrics["deepspeed_zero_stage"] is None
+
+
+@pytest.mark.parametrize("steps", ["-5", "0"])
+def test_cli_refuses_a_max_steps_that_trains_nothing(steps):
+    with pytest.raises(CLIError, match=f"max_steps must be a positive number.*got {steps}"):
+        cli.parse("train", ["--max_steps", steps])
+
+
+def test_cli_reward_funcs_as_a_yaml_string_is_one_name(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text("reward_funcs: arithmetic\ntask_difficulties: 3\n")
+    script_args, _, _ = cli.parse("train", ["--config", str(config)])
+    assert script_args.reward_funcs == ["arithmetic"] and script_args.task_difficulties == [3]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "fragment"),
+    [
+        ("max_steps: 1.5\n", "option 'max_steps' in {path} must be an integer; got 1.5 (float)"),
+        ("learning_rate: [1, 2]\n", "option 'learning_rate' in {path} must be a number; got [1, 2] (list)"),
+        (
+            "per_device_train_batch_size: null\n",
+            "'per_device_train_batch_size' in {path} must be an integer; got None",
+        ),
+        ("save_strategy: no\n", "YAML reads an unquoted no/yes/on/off as false/true: quote it"),
+        ("use_peft: 3\n", "option 'use_peft' in {path} must be true or false"),
+    ],
+)
+def test_yaml_values_of_the_wrong_type_name_the_option(tmp_path, yaml_text, fragment):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(CLIError) as info:
+        cli.parse("train", ["--config", str(path)])
+    assert fragment.format(path=path) in str(info.value)
+
+
+def test_a_folder_or_a_binary_file_as_config(tmp_path):
+    with pytest.raises(CLIError, match="is a folder; pass a YAML file"):
+        cli.parse("train", ["--config", str(tmp_path)])
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CLIError, match="is not UTF-8 text"):
+        cli.parse("train", ["--config", str(binary)])
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("bitsandbytes") is not None, reason="bitsandbytes present")
+def test_load_in_4bit_without_bitsandbytes():
+    with pytest.raises(CLIError, match="--load_in_4bit needs the bitsandbytes package"):
+        cli.parse("train", ["--load_in_4bit", "true"])
+
+
+def test_output_and_save_paths_that_are_files(tmp_path):
+    a_file = tmp_path / "f"
+    a_file.write_text("x")
+    with pytest.raises(CLIError, match="output_dir .* is a file; pass a folder"):
+        cli.parse("train", ["--output_dir", str(a_file)])
+    with pytest.raises(CLIError, match="save_path .* is a file; pass a folder"):
+        cli.parse("estimate-references", ["--save_path", str(a_file)])
+    with pytest.raises(CLIError, match="cannot be written"):
+        cli.parse("train", ["--output_dir", str(a_file / "sub")])
+
+
+def test_resume_from_checkpoint_paths(tmp_path, capsys):
+    out = tmp_path / "out"
+    with pytest.raises(CLIError, match="is not a folder; pass a checkpoint"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", str(tmp_path / "nope")])
+    with pytest.raises(CLIError, match="true, but output_dir .* has no complete checkpoint"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    incomplete = out / "checkpoint-5"
+    incomplete.mkdir(parents=True)
+    with pytest.raises(CLIError, match="has no trainer_state.json: it is incomplete"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", str(incomplete)])
+    with pytest.raises(CLIError, match="has no complete checkpoint"):
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    (incomplete / "trainer_state.json").write_text("{}")
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    assert args.resume_from_checkpoint == str(incomplete)  # "true": the latest checkpoint, not a folder "true"
+    (out / "checkpoint-10").mkdir()  # a later one, half-written: skipped, and said so
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
+    assert args.resume_from_checkpoint == str(incomplete)
+    assert "checkpoint-10 is incomplete" in capsys.readouterr().err
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
+    assert args.resume_from_checkpoint is None
+
+
+def _run_until(args: list[str], marker: str, cwd: Path, delay: float):
+    """Start `trl-basis`, wait for `marker` on its output, then send SIGINT after `delay` seconds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trl_basis", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            break
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, "".join(seen) + out, err
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_training_saves_the_model_and_metrics(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--max_steps", "2000", "--task_num_train", "128", "--eval_prompts", "8", "--eval_samples", "2"]
+    args += ["--eval_points", "0", "--output_dir", str(out), "--reference_cache_dir", "null"]
+    code, stdout, stderr = _run_until(args, "[held-out] before training", tmp_path, delay=3.0)
+    assert code == 130, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("trl-basis: error: interrupted at step") and str(out) in last
+    assert "Traceback" not in stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["interrupted"] is True and 0 < metrics["global_step"] < 2000
+    assert (out / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_training_exits_cleanly(tmp_path):
+    args = ["train", "--task_num_train", "2000", "--output_dir", str(tmp_path / "run"), "--reference_cache_dir"]
+    args += [str(tmp_path / "cache")]
+    code, _, stderr = _run_until(args, "[trl-basis] basis on", tmp_path, delay=2.0)
+    assert code == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("trl-basis: error: interrupted before training started")
+    assert not list((tmp_path / "cache").glob("*.json"))  # no partial cache entry
+
+
+@pytest.mark.slow
+def test_sigkill_during_the_offline_stage_leaves_no_cache_entry(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    cache = tmp_path / "cache"
+    args = ["estimate-references", "--task_num_train", "3000", "--reference_cache_dir", str(cache)]
+    args += ["--save_path", str(tmp_path / "refs")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trl_basis", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    for line in proc.stdout:
+        if "[trl-basis] reference rewards" in line:
+            break
+    time.sleep(4.0)  # sampling 3000 x 8 completions takes far longer
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not cache.exists() or list(cache.iterdir()) == []

@@ -6,10 +6,8 @@ import itertools
 
 import pytest
 import torch
-from _trainer_utils import CPU, arithmetic_train, prompt_reward, tiny_model_path
+from _trainer_utils import arithmetic_train, prompt_reward, tiny_model_path
 
-from trl_basis import BASISConfig
-from trl_basis.callbacks import training_sampler
 from trl_basis.evaluation import evaluate_pass_at_k, pass_at_k_curve, sample_rewards
 from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset
 
@@ -39,19 +37,6 @@ def test_generation_kwargs_reach_the_sampler():
         generation_kwargs={"max_new_tokens": 3},
         **kwargs,
     )
-
-
-def test_the_main_job_evaluates_with_the_training_sampler(tmp_path):
-    args = BASISConfig(
-        **CPU,
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        top_k=20,
-        min_p=0.05,
-        repetition_penalty=1.1,
-        generation_kwargs={"typical_p": 0.9},
-    )
-    assert training_sampler(args) == {"top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1, "typical_p": 0.9}
 
 
 # ---------------------------------------------------------------------------------------------- evaluation helper

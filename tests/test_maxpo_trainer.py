@@ -1,4 +1,4 @@
-"""MaxPOTrainer and the pass@k evaluation helper: real training steps on the shipped tiny model (CPU, offline)."""
+"""`trl_basis/trainers/maxpo_trainer.py`: real training steps on the shipped tiny model (CPU, offline)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from _trainer_utils import CPU, arithmetic_train, changed, prompt_reward, record
 
 from trl_basis import MaxPOConfig, MaxPOTrainer
 from trl_basis.advantages import max_at_k, maxpo_advantages, pkpo_advantages
+from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset
 
 B = 4  # completions per prompt
 
@@ -197,13 +198,19 @@ def test_normalize_then_sum_takes_max_at_k_of_the_aggregated_normalised_reward(t
     torch.testing.assert_close(record["local_advantages"].double(), expected, rtol=1e-5, atol=1e-5)
 
 
-def test_basis_refuses_normalize_then_sum_and_says_what_to_use(tmp_path):
-    from trl_basis import BASISConfig
+@pytest.mark.parametrize("rows", [0, 3])
+def test_maxpo_refuses_a_dataset_smaller_than_one_generation_batch(tmp_path, rows):
+    """It used to 'train' 0 steps and exit 0. The check runs before the model loads (a bogus model path proves it)."""
+    data = make_arithmetic_dataset(num_train=max(rows, 1), num_test=2)["train"].select(range(rows))
+    args = MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=32, num_generations=8)
+    with pytest.raises(ValueError, match=r"fewer than one generation batch of 4 prompts.*0 steps"):
+        MaxPOTrainer(str(tmp_path / "no-model"), arithmetic_reward, args=args, train_dataset=data)
 
-    with pytest.raises(ValueError, match="no group in which to normalise.*sum_then_normalize"):
-        BASISConfig(
-            **CPU,
-            output_dir=str(tmp_path),
-            per_device_train_batch_size=8,
-            multi_objective_aggregation="normalize_then_sum",
-        )
+
+def test_maxpo_without_a_prompt_column_is_refused_before_the_model_loads(tmp_path):
+    from datasets import Dataset
+
+    data = Dataset.from_dict({"question": ["1+2="] * 8, "answer": ["3"] * 8})
+    args = MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=8)
+    with pytest.raises(ValueError, match="train_dataset has no 'prompt' column"):
+        MaxPOTrainer(str(tmp_path / "no-model"), arithmetic_reward, args=args, train_dataset=data)

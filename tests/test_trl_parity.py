@@ -23,7 +23,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from trl import GRPOConfig, GRPOTrainer
 
 from trl_basis import BASISConfig, BASISTrainer, MaxPOConfig, MaxPOTrainer
-from trl_basis.tasks import make_arithmetic_dataset, tiny_model_path
+from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -914,3 +914,38 @@ def test_multiple_environments_without_dataset_raises(name, tmp_path):
             processing_class=tool_tokenizer(),
             environment_factory={"a": GuessTheWordEnvironment, "b": GuessTheWordEnvironment},
         )
+
+
+@pytest.mark.slow
+def test_grpo_trainer_two_steps_change_parameters(tmp_path):
+    from transformers import AutoModelForCausalLM
+    from trl import GRPOConfig, GRPOTrainer
+
+    # The easier levels, where the shipped model is right on some samples and wrong on others, and groups of 8, so
+    # that some groups have reward variance (a group whose samples all score the same has zero advantages).
+    dataset = make_arithmetic_dataset(num_train=64, num_test=8, seed=1, difficulties=[1, 2, 3])["train"]
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path())
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        bf16=False,
+        gradient_checkpointing=False,
+        use_cpu=True,
+        report_to="none",
+        per_device_train_batch_size=32,
+        num_generations=8,
+        max_completion_length=8,
+        max_steps=2,
+        learning_rate=1e-3,
+        save_strategy="no",
+        logging_steps=1,
+        seed=0,
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=arithmetic_reward, args=args, train_dataset=dataset)
+    trainer.train()
+    changed = [name for name, p in trainer.model.named_parameters() if not torch.equal(before[name], p.detach())]
+    assert changed, "no parameter changed after two GRPO steps"
+    logged = [log for log in trainer.state.log_history if "reward" in log]
+    assert logged and all(0.0 <= log["reward"] <= 1.0 for log in logged)
+    assert any(key.startswith("rewards/arithmetic_reward") for log in logged for key in log)
+    assert any(log.get("frac_reward_zero_std", 1.0) < 1.0 for log in logged)

@@ -1,0 +1,55 @@
+"""`trl_basis/trainers/basis_config.py`, `maxpo_config.py` and `_checks.py`: every bad option names itself and the fix."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+from _trainer_utils import CPU
+
+from trl_basis import BASISConfig, MaxPOConfig
+
+
+@pytest.mark.parametrize("value", ["", "null", "None", "NONE", " none ", None])
+def test_empty_or_null_reference_cache_dir_disables_the_cache(tmp_path, value):
+    args = BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, reference_cache_dir=value)
+    assert args.reference_cache_dir is None
+
+
+def test_a_real_reference_cache_dir_is_kept(tmp_path):
+    args = BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, reference_cache_dir="null-x")
+    assert args.reference_cache_dir == "null-x"
+
+
+@pytest.mark.parametrize("config_cls", [BASISConfig, MaxPOConfig])
+def test_scale_rewards_warns_and_names_advantage_scaling(tmp_path, config_cls):
+    kwargs = dict(CPU, output_dir=str(tmp_path), per_device_train_batch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        config_cls(**kwargs)  # the default: no warning
+    with pytest.warns(UserWarning, match="advantage_scaling"):
+        config_cls(**kwargs, scale_rewards="batch")
+
+
+@pytest.mark.parametrize("k", [2.5, "4", True])
+def test_non_integer_max_k_names_the_option(tmp_path, k):
+    with pytest.raises(ValueError, match="max_k must be a whole number"):
+        MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=8, max_k=k)
+
+
+def test_basis_exact_at_a_large_batch_warns_of_its_cost(tmp_path):
+    with pytest.warns(UserWarning, match=r"basis_exact=True costs O\(G·B²\)"):
+        BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=1024, basis_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"basis_history_discount": 0.0}, r"basis_history_discount must be in \(0, 1\]"),
+        ({"basis_history_discount": 1.5}, r"basis_history_discount must be in \(0, 1\]"),
+        ({"basis_history_weight": -1.0}, "basis_history_weight must be > 0"),
+    ],
+)
+def test_bad_history_options_name_the_option(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, basis_history=True, **overrides)

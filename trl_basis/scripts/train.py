@@ -1,0 +1,241 @@
+"""`trl-basis train`: train BASIS, MaxPO or GRPO and measure held-out accuracy before, during and after.
+
+Shaped like TRL's `trl/scripts/grpo.py`: `make_parser()` builds the `TrlParser` (script arguments, the trainer's
+config class, TRL's `ModelConfig`) and `main(script_args, training_args, model_args)` runs the job. The job writes
+the model, `metrics.json` and `training_curves.png` to `output_dir`. Run it as `trl-basis train` (which adds
+one-line errors and defaults for the built-in task, see `trl_basis.cli`), or directly:
+
+    python -m trl_basis.scripts.train --config examples/tiny_basis.yaml
+
+Library errors are `ValueError`s with a one-line message; Ctrl-C during training saves what was trained, then raises
+`Interrupted`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from .._io import write_json_atomically
+from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
+from ..data import default_reward_names, is_builtin_task, load_task
+from ..plotting import collect_series, plot_curves
+from ..reward_registry import resolve_reward_funcs
+from ..trainers.registry import TRAINERS, trainer_class
+from .arguments import TrainScriptArguments
+
+METRICS_FILE = "metrics.json"
+PLOT_FILE = "training_curves.png"
+
+
+class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
+    """Training was interrupted (Ctrl-C) after the model and metrics so far were saved; the message says where."""
+
+
+def make_parser(trainer: str = "basis", subparsers=None):
+    """The `TrlParser` of `trl-basis train --trainer <trainer>`: `TrainScriptArguments`, the trainer's config class
+    (from the trainer registry) and TRL's `ModelConfig`."""
+    from trl import ModelConfig, TrlParser
+
+    from ..trainers.registry import config_class
+
+    types = (TrainScriptArguments, config_class(trainer), ModelConfig)
+    if subparsers is not None:
+        return subparsers.add_parser("train", help="Train BASIS, MaxPO or GRPO", dataclass_types=types)
+    return TrlParser(types, prog=f"trl-basis train --trainer {trainer}")
+
+
+def main(script_args: TrainScriptArguments, training_args, model_args, started: float | None = None) -> dict:
+    """Train, evaluate before/during/after, save the model, `metrics.json` and the plot. Returns the metrics."""
+    started = time.perf_counter() if started is None else started
+    from accelerate import PartialState
+
+    state = PartialState()
+    say = print if state.is_main_process else (lambda *a, **k: None)
+    if (
+        is_builtin_task(script_args.dataset_name)
+        and state.device.type == "cpu"
+        and "OMP_NUM_THREADS" not in os.environ
+    ):
+        import torch
+
+        # The tiny model's matrices are too small for several threads to pay off; on a shared or small machine they
+        # only contend. One thread is several times faster there (set OMP_NUM_THREADS to override).
+        torch.set_num_threads(1)
+
+    train, test, description = load_task(script_args, test="required" if script_args.eval_prompts > 0 else "none")
+    reward_funcs = resolve_reward_funcs(default_reward_names(script_args))
+    if test is not None:
+        test = test.select(range(min(script_args.eval_prompts, len(test))))
+    training_args.model_init_kwargs = model_init_kwargs(training_args, model_args)
+
+    say(
+        f"[trl-basis] {script_args.trainer} on {description}; model {model_args.model_name_or_path}; "
+        f"{training_args.max_steps} steps; output {training_args.output_dir}"
+    )
+    callback = HeldOutAccuracyCallback(
+        test,
+        reward_funcs,
+        script_args.eval_samples,
+        script_args.eval_points,
+        script_args.eval_batch_size,
+        training_args.seed,
+        printer=say,
+    )
+    setup_start = time.perf_counter()
+    trainer = build_trainer(script_args.trainer, model_args, training_args, train, reward_funcs, callback, test)
+    setup_seconds = time.perf_counter() - setup_start
+
+    train_start = time.perf_counter()
+    interrupted = train_keeping_work(trainer, training_args.resume_from_checkpoint)
+    train_seconds = time.perf_counter() - train_start
+
+    trainer.save_model(training_args.output_dir)
+    metrics = run_metrics(script_args, model_args, trainer, callback, description, test)
+    metrics.update(
+        interrupted=interrupted,
+        setup_seconds=setup_seconds,
+        train_seconds=train_seconds,
+        eval_seconds=callback.seconds,
+    )
+    if state.is_main_process:
+        metrics["wall_seconds"] = time.perf_counter() - started
+        write_outputs(metrics, training_args.output_dir, plot=script_args.plot)
+        report(metrics, script_args.eval_samples, interrupted, say)
+    if interrupted:
+        raise Interrupted(
+            f"interrupted at step {trainer.state.global_step} of {trainer.state.max_steps}; the model and the metrics "
+            f"so far are saved in {os.path.abspath(training_args.output_dir)}."
+        )
+    state.wait_for_everyone()
+    return metrics
+
+
+def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
+    """`ModelConfig`'s loading options (revision, dtype, attention, quantisation), under the config's own."""
+    from trl import get_quantization_config
+
+    kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=getattr(training_args, "trust_remote_code", None),
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+        quantization_config=get_quantization_config(model_args),
+    )
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    return {**kwargs, **(training_args.model_init_kwargs or {})}
+
+
+def build_trainer(name: str, model_args, training_args, train, reward_funcs, callback, test):
+    """The registered trainer `name`, with the held-out callback and the compact progress bar; BASIS's offline stage
+    runs here, so that it counts as setup and a Ctrl-C during it is "before training started"."""
+    from trl import get_peft_config
+
+    trainer = trainer_class(name)(
+        model=model_args.model_name_or_path,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=train,
+        peft_config=get_peft_config(model_args),
+        callbacks=[callback] if test is not None else None,
+    )
+    if hasattr(trainer, "prepare_reference_rewards"):
+        trainer.prepare_reference_rewards()
+    callback.trainer = trainer
+    if not training_args.disable_tqdm:
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(CompactProgressCallback())
+    return trainer
+
+
+def train_keeping_work(trainer, resume_from_checkpoint) -> bool:
+    """`trainer.train()`; returns True when Ctrl-C stopped it (what was trained is kept, the bar closed)."""
+    try:
+        trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+    except KeyboardInterrupt:
+        for cb in trainer.callback_handler.callbacks:  # on_train_end never ran: close the bar ourselves
+            bar = getattr(cb, "training_bar", None)
+            if bar is not None:
+                bar.close()
+                cb.training_bar = None
+        return True
+    return False
+
+
+def run_metrics(script_args, model_args, trainer, callback, description: str, test) -> dict[str, Any]:
+    points = sorted(callback.points, key=lambda p: p["step"])
+    dataset = trainer.train_dataset
+    return {
+        "trainer": script_args.trainer,
+        "model": model_args.model_name_or_path,
+        "dataset": description,
+        "num_train_prompts": len(dataset) if hasattr(dataset, "__len__") else None,
+        "num_eval_prompts": len(test) if test is not None else 0,
+        "eval_samples": script_args.eval_samples,
+        "num_processes": trainer.accelerator.num_processes,
+        "deepspeed_zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage
+        if trainer.is_deepspeed_enabled
+        else None,
+        "max_steps": trainer.state.max_steps,
+        "global_step": trainer.state.global_step,
+        "before": points[0] if points else None,
+        "after": points[-1] if points else None,
+        "accuracy_points": points,
+        "series": collect_series(trainer.state.log_history),
+        "estimator_state": getattr(trainer, "_estimator_state", {}),
+        "output_dir": os.path.abspath(trainer.args.output_dir),
+    }
+
+
+def write_outputs(metrics: dict[str, Any], output_dir: str, plot: bool) -> None:
+    """`metrics.json` first (a plotting failure after a full run must not lose it), then the picture."""
+    files = {"model": os.path.abspath(output_dir), "metrics": os.path.abspath(os.path.join(output_dir, METRICS_FILE))}
+    metrics["files"] = files
+    write_json_atomically(files["metrics"], metrics, indent=2)
+    if not plot:
+        return
+    try:
+        files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
+    except Exception as err:  # noqa: BLE001 - any plotting error is only a warning
+        print(
+            f"\n[trl-basis] warning: could not draw {PLOT_FILE} ({type(err).__name__}: {err}); the model and "
+            f"{METRICS_FILE} are saved.",
+            file=sys.stderr,
+        )
+    else:
+        write_json_atomically(files["metrics"], metrics, indent=2)  # now listing the plot too
+
+
+def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -> None:
+    say("")
+    if metrics["before"] is not None and not interrupted:
+        say(
+            f"[trl-basis] held-out accuracy: {metrics['before']['accuracy']:.3f} before -> "
+            f"{metrics['after']['accuracy']:.3f} after ({metrics['num_eval_prompts']} prompts x "
+            f"{eval_samples} samples)"
+        )
+    say(
+        f"[trl-basis] wall time {metrics['wall_seconds']:.0f}s (setup incl. reference stage "
+        f"{metrics['setup_seconds']:.0f}s, training {metrics['train_seconds']:.0f}s of which held-out evaluation "
+        f"{metrics['eval_seconds']:.0f}s)"
+    )
+    files = metrics["files"]
+    say(f"[trl-basis] model:   {files['model']}")
+    say(f"[trl-basis] metrics: {files['metrics']}")
+    if "plot" in files:
+        say(f"[trl-basis] plot:    {files['plot']}")
+
+
+__all__ = ["METRICS_FILE", "PLOT_FILE", "TRAINERS", "Interrupted", "main", "make_parser"]
+
+
+if __name__ == "__main__":
+    trainer_name = next((a.split("=", 1)[-1] for a in sys.argv if a.startswith("--trainer=")), None)
+    if trainer_name is None and "--trainer" in sys.argv[:-1]:
+        trainer_name = sys.argv[sys.argv.index("--trainer") + 1]
+    parser = make_parser(trainer_name or "basis")
+    main(*parser.parse_args_and_config())
