@@ -40,6 +40,8 @@ import warnings
 import torch
 from _common import CPU_TRAINING, RESULTS_DIR, load_tiny, markdown_table, tiny_world, write_results
 
+from trl_basis.advantages import GROUP_ESTIMATORS
+
 warnings.filterwarnings("ignore")
 
 NAME = "max_at_k"
@@ -58,7 +60,7 @@ COLORS = {
     "PKPO K=4 (pkpo_loo)": "tab:blue",
     "GRPO (grpo)": "tab:green",
 }
-VARIANCE_ESTIMATORS = ("l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo")  # the registry's built-ins
+VARIANCE_ESTIMATORS = tuple(GROUP_ESTIMATORS)  # every registered group estimator, the built-ins first
 
 
 # ---------------------------------------------------------------------------------------------- (a) variance

@@ -179,8 +179,10 @@ class _Terms(NamedTuple):
 
     active: torch.Tensor  # 1.0 for j in S (eps <= v_j <= 1 - eps), else 0.0
     v_s: torch.Tensor  # v_j on S, 0 elsewhere
-    a: torch.Tensor  # r_j / (1 - v_j) on S, 0 elsewhere (overwritten by `num` when computed in a workspace)
-    d: torch.Tensor  # v_j / (1 - v_j) on S, 0 elsewhere (overwritten by `den` when computed in a workspace)
+    # Each row's own terms r_j / (1 - v_j) and v_j / (1 - v_j) on S (0 elsewhere); None when computed in a workspace,
+    # whose buffers then hold `num` and `den` instead (only the exact mode needs them, and it passes no workspace).
+    row_num: torch.Tensor | None
+    row_den: torch.Tensor | None
     num: torch.Tensor  # sum_{j in S, j != i} r_j / (1 - v_j)   (meaningful for i in S)
     den: torch.Tensor  # sum_{j in S, j != i} v_j / (1 - v_j)   (meaningful for i in S)
     num_active: torch.Tensor  # (g,) |S| as float64
@@ -192,7 +194,7 @@ def _loo_terms(
     """The two sums over S once per beta, and every row's leave-one-out sums by one subtraction (O(1) per row).
 
     `values` is a finite, contiguous (g, B) block; `r` (B,) holds valid rewards. With `work` (four (g, B)
-    buffers) nothing is allocated and `num` / `den` overwrite `a` / `d`.
+    buffers) nothing is allocated, `num` / `den` reuse the buffers of the per-row terms, and those come back as None.
     """
     if work is None:
         active, v_s, a, d = (torch.empty_like(values) for _ in range(4))
@@ -213,6 +215,8 @@ def _loo_terms(
     num_active = active.sum(dim=1)
     num = torch.sub(a.sum(dim=1, keepdim=True), a, out=num_out)
     den = torch.sub(d.sum(dim=1, keepdim=True), d, out=den_out)
+    if work is not None:
+        return _Terms(active, v_s, None, None, num, den, num_active)
     return _Terms(active, v_s, a, d, num, den, num_active)
 
 
@@ -353,8 +357,8 @@ def _exact_indices(
         diag = torch.arange(stop - start, device=device)
         for g0 in range(0, grid_size, betas_per_tile):  # ... times blocks of the grid
             g1 = min(g0 + betas_per_tile, grid_size)
-            a_i = terms.a[g0:g1, start:stop].T[:, :, None]
-            d_i = terms.d[g0:g1, start:stop].T[:, :, None]
+            a_i = terms.row_num[g0:g1, start:stop].T[:, :, None]
+            d_i = terms.row_den[g0:g1, start:stop].T[:, :, None]
             # (num_j - a_i) v_j, not v_j num_j - v_j a_i: the subtraction is exact when the two are equal
             # (e.g. every other reward is 0), so exact ties of the criterion stay exact.
             num = torch.sub(terms.num[g0:g1], a_i, out=work_num[: stop - start, : g1 - g0])

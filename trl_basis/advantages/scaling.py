@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["linear_schedule", "normalize_then_sum", "scale_advantages"]
+__all__ = ["ADVANTAGE_SCALINGS", "linear_schedule", "normalize_then_sum", "scale_advantages"]
+
+#: The modes of `scale_advantages` (BASIS uses "batch" and "none": it has no groups).
+ADVANTAGE_SCALINGS = ("none", "group", "batch")
 
 
 def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:
@@ -23,7 +26,7 @@ def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None
         grouped = advantages.view(-1, group_size)
         std = _nanstd(grouped).unsqueeze(1).expand_as(grouped).reshape(-1)
     else:
-        raise ValueError(f"Unknown advantage scaling {mode!r}; use 'none', 'batch' or 'group'.")
+        raise ValueError(f"Unknown advantage scaling {mode!r}; use one of {ADVANTAGE_SCALINGS}.")
     return advantages / (std + 1e-4)
 
 

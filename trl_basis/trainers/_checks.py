@@ -19,6 +19,12 @@ def warn_if_scale_rewards_set(config) -> None:
         )
 
 
+def one_of(choices: tuple[str, ...]) -> str:
+    """`'a' or 'b'`, `'a', 'b' or 'c'`: the choices of an option, for its error message."""
+    quoted = [repr(c) for c in choices]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
 def cache_dir_or_none(value):
     """`None`, `""`, `"null"` and `"none"` (any case; YAML and flags give strings) all mean: no cache."""
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "null", "none")):

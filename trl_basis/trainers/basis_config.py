@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from ._checks import cache_dir_or_none, warn_if_scale_rewards_set
+from ..advantages.basis import BASIS_FALLBACKS
+from ..advantages.scaling import ADVANTAGE_SCALINGS
+from ._checks import cache_dir_or_none, one_of, warn_if_scale_rewards_set
+
+#: The modes of `scale_advantages` that need no group (BASIS samples one completion per prompt), default first.
+BASIS_ADVANTAGE_SCALINGS = ("batch", "none")
+assert set(BASIS_ADVANTAGE_SCALINGS) <= set(ADVANTAGE_SCALINGS)
 
 
 @dataclass
@@ -58,8 +64,8 @@ class BASISConfig(GRPOConfig):
             Calibrate `β` separately for every prompt without that prompt's reward (O(G·B²)), which makes the
             gradient exactly unbiased. Off by default: the default calibration leaks `r_i` into `β` at O(1/B).
         advantage_scaling (`str`, *optional*, defaults to `"batch"`):
-            `"batch"` divides the advantages by their standard deviation over the global batch (REINFORCE++'s scaling;
-            the advantages are not re-centred);
+            `"batch"` divides the advantages by their standard deviation over the global batch (the advantages are not
+            re-centred: REINFORCE++ also subtracts the batch mean first, which BASIS's baseline replaces);
             `"none"` keeps `A_i = r_i − b_i`.
         filter_constant_prompts (`bool`, *optional*, defaults to `True`):
             Drop training prompts whose `N` reference rewards are all equal (all right or all wrong): they carry no
@@ -118,7 +124,7 @@ class BASISConfig(GRPOConfig):
         default="zero",
         metadata={
             "help": "Baseline of inactive prompts: 'zero' (the paper's choice) or 'initial' (their value v(β)).",
-            "choices": ["zero", "initial"],
+            "choices": list(BASIS_FALLBACKS),
         },
     )
     basis_exact: bool = field(
@@ -129,7 +135,7 @@ class BASISConfig(GRPOConfig):
         default="batch",
         metadata={
             "help": "'batch': divide the advantages by their std over the global batch; 'none': keep r - b.",
-            "choices": ["batch", "none"],
+            "choices": list(BASIS_ADVANTAGE_SCALINGS),
         },
     )
     filter_constant_prompts: bool = field(
@@ -221,10 +227,12 @@ class BASISConfig(GRPOConfig):
             )
         if not 0 < self.basis_epsilon < 0.5:
             raise ValueError(f"basis_epsilon must be in (0, 0.5); got {self.basis_epsilon}.")
-        if self.basis_fallback not in ("zero", "initial"):
-            raise ValueError(f"basis_fallback must be 'zero' or 'initial'; got {self.basis_fallback!r}.")
-        if self.advantage_scaling not in ("batch", "none"):
-            raise ValueError(f"advantage_scaling must be 'batch' or 'none'; got {self.advantage_scaling!r}.")
+        if self.basis_fallback not in BASIS_FALLBACKS:
+            raise ValueError(f"basis_fallback must be {one_of(BASIS_FALLBACKS)}; got {self.basis_fallback!r}.")
+        if self.advantage_scaling not in BASIS_ADVANTAGE_SCALINGS:
+            raise ValueError(
+                f"advantage_scaling must be {one_of(BASIS_ADVANTAGE_SCALINGS)}; got {self.advantage_scaling!r}."
+            )
         if not 0 < self.basis_history_discount <= 1:
             raise ValueError(f"basis_history_discount must be in (0, 1]; got {self.basis_history_discount}.")
         if self.basis_history_weight is not None and not self.basis_history_weight > 0:

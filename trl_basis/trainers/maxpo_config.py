@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..advantages.registry import GROUP_ESTIMATORS
-from ._checks import warn_if_scale_rewards_set
+from ..advantages.scaling import ADVANTAGE_SCALINGS
+from ._checks import one_of, warn_if_scale_rewards_set
 
 #: The built-in choices (the registry may hold more: `trl_basis.advantages.register_group_estimator`).
 ADVANTAGE_ESTIMATORS = tuple(GROUP_ESTIMATORS)
@@ -60,7 +61,7 @@ class MaxPOConfig(GRPOConfig):
     advantage_estimator: str = field(
         default="l2o",
         metadata={
-            "help": "'l2o' (Leave-Two-Out, centred), 'pkpo', 'pkpo_loo', 'pkpo_loo_minus_one', or 'grpo'.",
+            "help": f"A registered group estimator: {one_of(ADVANTAGE_ESTIMATORS)}; 'l2o' is the centred Leave-Two-Out.",
             "choices": list(ADVANTAGE_ESTIMATORS),
         },
     )
@@ -68,7 +69,7 @@ class MaxPOConfig(GRPOConfig):
         default="none",
         metadata={
             "help": "'none' (unbiased), 'group' (divide by the group std) or 'batch' (divide by the batch std).",
-            "choices": ["none", "group", "batch"],
+            "choices": list(ADVANTAGE_SCALINGS),
         },
     )
 
@@ -78,8 +79,10 @@ class MaxPOConfig(GRPOConfig):
             raise ValueError(
                 f"advantage_estimator must be one of {tuple(GROUP_ESTIMATORS)}; got {self.advantage_estimator!r}."
             )
-        if self.advantage_scaling not in ("none", "group", "batch"):
-            raise ValueError(f"advantage_scaling must be 'none', 'group' or 'batch'; got {self.advantage_scaling!r}.")
+        if self.advantage_scaling not in ADVANTAGE_SCALINGS:
+            raise ValueError(
+                f"advantage_scaling must be {one_of(ADVANTAGE_SCALINGS)}; got {self.advantage_scaling!r}."
+            )
         for name in ("max_k", "max_k_final"):
             k = getattr(self, name)
             if k is not None and (isinstance(k, bool) or not isinstance(k, int)):

@@ -42,8 +42,9 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
         "id": "2606.06080",
         # docstyle-ignore
         "citation": textwrap.dedent("""\
-            @article{maxpo2026,
+            @article{takashiro2026maxpo,
                 title        = {{On Advantage Estimates for Max@K Policy Gradients}},
+                author       = {Shota Takashiro and Soichiro Nishimori and Paavo Parmas and Yongmin Kim and Kohsei Matsutani and Gouki Minegishi and Yusuke Iwasawa and Takeshi Kojima and Yutaka Matsuo},
                 year         = 2026,
                 eprint       = {arXiv:2606.06080},
             }"""),
