@@ -85,15 +85,25 @@ def _render_prompts(dataset, tokenizer, chat_template_kwargs: dict[str, Any]):
 class HeldOutAccuracyCallback(TrainerCallback):
     """Scores the held-out prompts before training, at `eval_points` evenly spaced steps, and at the end.
 
-    Set `callback.trainer = trainer` after building the trainer (the callback samples with the trainer's model,
-    tokenizer, reward weights and sampler). `points` holds every evaluation: `{"step", "accuracy", "pass_at_k"}`.
+    Built like TRL's `LogCompletionsCallback`, from the trainer whose model, tokenizer, reward weights and sampler it
+    uses, and added with `trainer.add_callback(callback)`. `points` holds every evaluation: `{"step", "accuracy",
+    "pass_at_k"}` (pass@k for k up to `num_samples`); `seconds` the time spent evaluating.
     """
 
-    def __init__(self, dataset, reward_funcs, num_samples, eval_points, batch_size, seed, printer=print):
-        self.dataset, self.reward_funcs = dataset, reward_funcs
+    def __init__(
+        self,
+        trainer,
+        dataset,
+        reward_funcs,
+        num_samples: int = 8,
+        eval_points: int = 4,
+        batch_size: int = 256,
+        seed: int = 0,
+        printer=print,
+    ):
+        self.trainer, self.dataset, self.reward_funcs = trainer, dataset, reward_funcs
         self.num_samples, self.eval_points, self.batch_size, self.seed = num_samples, eval_points, batch_size, seed
         self.printer = printer
-        self.trainer = None
         self.points: list[dict[str, Any]] = []
         self.seconds = 0.0
         self._steps: set[int] = set()

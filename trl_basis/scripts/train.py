@@ -75,7 +75,11 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
         f"[trl-basis] {script_args.trainer} on {description}; model {model_args.model_name_or_path}; "
         f"{training_args.max_steps} steps; output {training_args.output_dir}"
     )
+    setup_start = time.perf_counter()
+    trainer = build_trainer(script_args.trainer, model_args, training_args, train, reward_funcs)
+    setup_seconds = time.perf_counter() - setup_start
     callback = HeldOutAccuracyCallback(
+        trainer,
         test,
         reward_funcs,
         script_args.eval_samples,
@@ -84,9 +88,13 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
         training_args.seed,
         printer=say,
     )
-    setup_start = time.perf_counter()
-    trainer = build_trainer(script_args.trainer, model_args, training_args, train, reward_funcs, callback, test)
-    setup_seconds = time.perf_counter() - setup_start
+    if test is not None:
+        trainer.add_callback(callback)
+    if not training_args.disable_tqdm:
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(CompactProgressCallback())
 
     train_start = time.perf_counter()
     interrupted = train_keeping_work(trainer, training_args.resume_from_checkpoint)
@@ -128,9 +136,9 @@ def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
     return {**kwargs, **(training_args.model_init_kwargs or {})}
 
 
-def build_trainer(name: str, model_args, training_args, train, reward_funcs, callback, test):
-    """The registered trainer `name`, with the held-out callback and the compact progress bar; BASIS's offline stage
-    runs here, so that it counts as setup and a Ctrl-C during it is "before training started"."""
+def build_trainer(name: str, model_args, training_args, train, reward_funcs):
+    """The registered trainer `name`; BASIS's offline stage runs here, so that it counts as setup and a Ctrl-C
+    during it is "before training started"."""
     from trl import get_peft_config
 
     trainer = trainer_class(name)(
@@ -139,16 +147,9 @@ def build_trainer(name: str, model_args, training_args, train, reward_funcs, cal
         args=training_args,
         train_dataset=train,
         peft_config=get_peft_config(model_args),
-        callbacks=[callback] if test is not None else None,
     )
     if hasattr(trainer, "prepare_reference_rewards"):
         trainer.prepare_reference_rewards()
-    callback.trainer = trainer
-    if not training_args.disable_tqdm:
-        from transformers.trainer_callback import ProgressCallback
-
-        trainer.remove_callback(ProgressCallback)
-        trainer.add_callback(CompactProgressCallback())
     return trainer
 
 
