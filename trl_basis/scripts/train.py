@@ -231,12 +231,24 @@ def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -
         say(f"[trl-basis] plot:    {files['plot']}")
 
 
-__all__ = ["METRICS_FILE", "PLOT_FILE", "TRAINERS", "Interrupted", "main", "make_parser"]
+__all__ = ["METRICS_FILE", "PLOT_FILE", "TRAINERS", "Interrupted", "main", "make_parser", "trainer_name"]
+
+
+def trainer_name(argv: list[str]) -> str:
+    """The `--trainer` of a command line (else its `--config` YAML's `trainer:`, else "basis"): it picks the parser."""
+    for i, arg in enumerate(argv):
+        if arg.startswith("--trainer="):
+            return arg.split("=", 1)[1]
+        if arg == "--trainer" and i + 1 < len(argv):
+            return argv[i + 1]
+    if "--config" in argv[:-1]:
+        import yaml
+
+        with open(argv[argv.index("--config") + 1], encoding="utf-8") as f:
+            config = yaml.safe_load(f) or {}
+        return str(config.get("trainer", "basis"))
+    return "basis"
 
 
 if __name__ == "__main__":
-    trainer_name = next((a.split("=", 1)[-1] for a in sys.argv if a.startswith("--trainer=")), None)
-    if trainer_name is None and "--trainer" in sys.argv[:-1]:
-        trainer_name = sys.argv[sys.argv.index("--trainer") + 1]
-    parser = make_parser(trainer_name or "basis")
-    main(*parser.parse_args_and_config())
+    main(*make_parser(trainer_name(sys.argv[1:])).parse_args_and_config())
