@@ -45,3 +45,20 @@ def test_a_plotting_failure_keeps_the_metrics(tmp_path, monkeypatch, capsys):
     assert not (out / "training_curves.png").exists() and (out / "model.safetensors").is_file()
     assert "could not draw training_curves.png (RuntimeError: no display)" in capsys.readouterr().err
     assert Path(tiny_model_path()).is_dir()  # the shipped model was only read
+
+
+def test_the_scripts_pick_their_parser_from_the_trainer_flag_or_the_yaml(tmp_path):
+    from trl_basis import MaxPOConfig
+    from trl_basis.scripts.train import make_parser, trainer_name
+
+    config = tmp_path / "run.yaml"
+    config.write_text("trainer: maxpo\nmax_k: 2\n")
+    assert trainer_name(["--config", str(config)]) == "maxpo"
+    assert trainer_name(["--config", str(config), "--trainer", "grpo"]) == "grpo"
+    assert trainer_name(["--trainer=grpo"]) == "grpo"
+    assert trainer_name([]) == "basis"
+    parser = make_parser(trainer_name(["--config", str(config)]))
+    script_args, training_args, _ = parser.parse_args_and_config(
+        ["--config", str(config), "--output_dir", str(tmp_path / "out"), "--use_cpu", "true", "--bf16", "false"]
+    )
+    assert script_args.trainer == "maxpo" and isinstance(training_args, MaxPOConfig) and training_args.max_k == 2
