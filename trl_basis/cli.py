@@ -69,10 +69,6 @@ TASK_SHARED_DEFAULTS: dict[str, Any] = dict(
 )
 
 
-#: Script options that take a list; a YAML scalar there means a list of one.
-LIST_OPTIONS = ("reward_funcs", "task_difficulties")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `trl-basis` console script. Returns the exit code."""
     started = time.perf_counter()
@@ -133,11 +129,13 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
     model (with `check_model_path`), the script options and the paths are checked. Nothing heavy happens here: no
     model, tokenizer or dataset is loaded.
     """
+    from .scripts.arguments import LIST_OPTIONS, scalar_as_list
+
     argv = normalized_argv(argv)
     config_path, config = read_yaml(argv)
-    for key in LIST_OPTIONS:  # a YAML scalar where a list belongs is one item (DataArguments wraps it the same way)
-        if isinstance(config.get(key), str | int) and not isinstance(config.get(key), bool):
-            config[key] = [config[key]]
+    for key in LIST_OPTIONS:  # checked as DataArguments will read them
+        if key in config:
+            config[key] = scalar_as_list(config[key])
     flags = flag_names(argv)
     trainer = pick_trainer(command, argv, config, config_path)
     parser = build_parser(command, trainer)
@@ -164,8 +162,6 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
             script_args, training_args, model_args, _, remaining = parser.parse_args_and_config(
                 argv, return_remaining_strings=True, separate_remaining_strings=True
             )
-        except CLIError:
-            raise
         except (ValueError, TypeError, FileNotFoundError, ImportError) as err:
             raise CLIError(str(err)) from err
     if remaining:

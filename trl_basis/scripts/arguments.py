@@ -14,6 +14,14 @@ from trl import ScriptArguments
 from ..tasks.arithmetic import DEFAULT_DIFFICULTIES
 from ..trainers.registry import TRAINERS
 
+#: Options that take a list; a YAML scalar there means a list of one.
+LIST_OPTIONS = ("reward_funcs", "task_difficulties")
+
+
+def scalar_as_list(value):
+    """A YAML scalar where a list belongs (`reward_funcs: arithmetic`) is a list of one, not of its letters."""
+    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
 
 @dataclass
 class DataArguments(ScriptArguments):
@@ -85,11 +93,8 @@ class DataArguments(ScriptArguments):
     )
 
     def __post_init__(self):
-        # A YAML scalar where a list belongs (`reward_funcs: arithmetic`) is a list of one, not of its letters.
-        if isinstance(self.reward_funcs, str):
-            self.reward_funcs = [self.reward_funcs]
-        if isinstance(self.task_difficulties, int | str) and not isinstance(self.task_difficulties, bool):
-            self.task_difficulties = [self.task_difficulties]
+        for name in LIST_OPTIONS:
+            setattr(self, name, scalar_as_list(getattr(self, name)))
 
 
 @dataclass

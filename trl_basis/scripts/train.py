@@ -23,11 +23,13 @@ from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
 from ..data import default_reward_names, is_builtin_task, load_task
 from ..plotting import collect_series, plot_curves
 from ..reward_registry import resolve_reward_funcs
-from ..trainers.registry import TRAINERS, trainer_class
+from ..trainers.registry import trainer_class
 from .arguments import TrainScriptArguments
 
 METRICS_FILE = "metrics.json"
 PLOT_FILE = "training_curves.png"
+
+__all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser", "trainer_name"]
 
 
 class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
@@ -231,23 +233,18 @@ def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -
         say(f"[trl-basis] plot:    {files['plot']}")
 
 
-__all__ = ["METRICS_FILE", "PLOT_FILE", "TRAINERS", "Interrupted", "main", "make_parser", "trainer_name"]
-
-
 def trainer_name(argv: list[str]) -> str:
     """The `--trainer` of a command line (else its `--config` YAML's `trainer:`, else "basis"): it picks the parser."""
-    for i, arg in enumerate(argv):
-        if arg.startswith("--trainer="):
-            return arg.split("=", 1)[1]
-        if arg == "--trainer" and i + 1 < len(argv):
-            return argv[i + 1]
-    if "--config" in argv[:-1]:
+    from .._cli_input import explicit_value
+
+    config = {}
+    path = explicit_value("config", argv, {})
+    if path:
         import yaml
 
-        with open(argv[argv.index("--config") + 1], encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             config = yaml.safe_load(f) or {}
-        return str(config.get("trainer", "basis"))
-    return "basis"
+    return str(explicit_value("trainer", argv, config) or "basis")
 
 
 if __name__ == "__main__":
