@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -430,3 +431,80 @@ def test_basis_refuses_normalize_then_sum_and_says_what_to_use(tmp_path):
             per_device_train_batch_size=8,
             multi_objective_aggregation="normalize_then_sum",
         )
+
+
+def _replay_windows(trainer, args, start_rows):
+    """Replay what TRL gathered with plain lists: each step, every prompt's window as it stood BEFORE the step; the
+    expected advantages from the library's (separately tested) calibration; then the step's rewards join."""
+    betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
+    windows: dict[str, list[float]] = {}
+    revisited = 0
+    for record in trainer.records:
+        rewards = record["rewards_per_func"].double().sum(dim=1)
+        keys = [json.dumps(p, sort_keys=True, default=str) for p in record["columns"]["prompt"]]
+        rows = [list(windows[k]) if k in windows else start_rows(record, i) for i, k in enumerate(keys)]
+        revisited += sum(k in windows for k in keys)
+        usable = [len(row) >= args.basis_min_samples for row in rows]
+        width = max([len(row) for row in rows] + [1])
+        padded = [row + [math.nan] * (width - len(row)) if ok else [math.nan] * width for row, ok in zip(rows, usable)]
+        table = reference_values(torch.tensor(padded, dtype=torch.float64), betas)
+        result = calibrate_beta(rewards, table, betas, args.basis_epsilon, "initial")
+        baseline = result.baseline.clone()
+        for i, ok in enumerate(usable):
+            if not ok:  # the leave-one-out batch mean
+                baseline[i] = (rewards.sum() - rewards[i]) / (len(rewards) - 1)
+        torch.testing.assert_close(record["local_advantages"].double(), rewards - baseline, rtol=1e-5, atol=1e-5)
+        for k, row, r in zip(keys, rows, rewards.tolist(), strict=True):
+            windows[k] = (windows.get(k, row) + [r])[-args.basis_window :]
+    return windows, revisited
+
+
+@pytest.mark.slow
+def test_rolling_values_start_from_the_reference_row_and_take_each_online_reward(tmp_path):
+    """basis_values='rolling' (ALGORITHMS.md §1f): every step's advantages equal BASIS's on windows that started as
+    the reference rows and took each earlier reward of the same prompt (never the current one)."""
+    data = arithmetic_train(16)
+    args = config(tmp_path, max_steps=3, basis_values="rolling", basis_window=4, advantage_scaling="none")
+    assert args.basis_fallback == "initial" and not args.basis_history
+    trainer = recording(BASISTrainer)(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    trainer.train()
+
+    def start(record, i):
+        return [float(v) for v in record["columns"][args.reference_rewards_column][i]][-4:]
+
+    windows, revisited = _replay_windows(trainer, args, start)
+    assert revisited >= 16  # later steps really used the updated windows
+    assert trainer._estimator_state["rows"] == windows
+    assert all(len(w) == 4 for w in windows.values())
+
+
+@pytest.mark.slow
+def test_online_values_need_no_offline_stage_and_fall_back_to_the_batch_mean(tmp_path):
+    """basis_values='online': no reference column, no sampling before training; rows fill with the prompt's own
+    rewards, and a prompt with fewer than basis_min_samples rewards gets the leave-one-out batch mean."""
+    data = arithmetic_train(16, with_references=False)
+    args = config(tmp_path, max_steps=4, basis_values="online", basis_window=3, advantage_scaling="none")
+    trainer = recording(BASISTrainer)(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
+    trainer.train()
+    assert "reference_rewards" not in trainer.train_dataset.column_names
+    assert not (tmp_path / "cache").exists()  # nothing was sampled or cached
+    windows, revisited = _replay_windows(trainer, args, lambda record, i: [])
+    assert revisited >= 32
+    assert trainer._estimator_state["rows"] == windows
+    usable = [h["basis/usable_fraction"] for h in trainer.state.log_history if "basis/usable_fraction" in h]
+    assert usable[0] == 0.0 and usable[-1] == 1.0  # step 1: no row has a value yet; step 3 on: every row has 2+
+
+
+def test_basis_values_options_are_checked(tmp_path):
+    with pytest.raises(
+        ValueError, match="basis_values must be .reference., .history., .rolling. or .online.; got .fresh."
+    ):
+        config(tmp_path, basis_values="fresh")
+    with pytest.raises(ValueError, match="basis_history=True means basis_values='history'"):
+        config(tmp_path, basis_values="rolling", basis_history=True)
+    with pytest.raises(ValueError, match="basis_min_samples must be in"):
+        config(tmp_path, basis_values="online", basis_window=2, basis_min_samples=3)
+    assert config(tmp_path, basis_history=True).basis_values == "history"
+    assert config(tmp_path, basis_values="history").basis_history
+    assert config(tmp_path, num_reference_samples=4, basis_values="rolling").basis_window == 4
+    assert config(tmp_path).basis_fallback == "zero"

@@ -3,7 +3,8 @@
 BASIS (one completion per prompt, a batch-shared leave-one-out baseline, `basis.py`) and the max@K
 estimators for group sampling: MaxPO's Leave-Two-Out advantage and PKPO's variants (`maxk.py`). `peers.py` holds
 the single-rollout peers the benchmarks compare BASIS with (REINFORCE++'s batch baseline, SPO's value tracker);
-`history.py` the option that refines BASIS's baseline with each prompt's own past rewards.
+`history.py` the option that refines BASIS's baseline with each prompt's own past rewards, `values.py` the rolling
+and online value rows that keep BASIS's values current.
 The mathematical specification is `docs/ALGORITHMS.md`; every function computes in float64 on the device of
 its input and returns float64.
 """
@@ -29,9 +30,11 @@ from .maxk import (
 )
 from .peers import reinforce_pp_advantages, spo_advantages, spo_tracker_init, spo_tracker_update
 from .registry import GROUP_ESTIMATORS, get_group_estimator, register_group_estimator
+from .values import BASIS_VALUES, leave_one_out_mean, rolling_row, usable_rows, with_batch_fallback
 
 __all__ = [
     "BASIS_FALLBACKS",
+    "BASIS_VALUES",
     "GROUP_ESTIMATORS",
     "PKPO_BASELINES",
     "BetaCalibration",
@@ -41,6 +44,7 @@ __all__ = [
     "calibrate_beta",
     "get_group_estimator",
     "group_mean_advantages",
+    "leave_one_out_mean",
     "max_at_k",
     "maxpo_advantages",
     "pkpo_advantages",
@@ -51,7 +55,10 @@ __all__ = [
     "reference_values",
     "register_group_estimator",
     "reinforce_pp_advantages",
+    "rolling_row",
     "spo_advantages",
     "spo_tracker_init",
     "spo_tracker_update",
+    "usable_rows",
+    "with_batch_fallback",
 ]

@@ -10,6 +10,7 @@ from trl import GRPOConfig
 
 from ..advantages.basis import BASIS_FALLBACKS
 from ..advantages.scaling import ADVANTAGE_SCALINGS
+from ..advantages.values import BASIS_VALUES
 from ._checks import cache_dir_or_none, one_of, warn_if_scale_rewards_set
 
 #: The modes of `scale_advantages` that need no group (BASIS samples one completion per prompt), default first.
@@ -57,9 +58,11 @@ class BASISConfig(GRPOConfig):
         basis_epsilon (`float`, *optional*, defaults to `1e-3`):
             A prompt is active (enters the other prompts' baselines) when its value satisfies
             `ε ≤ v(β) ≤ 1 − ε`.
-        basis_fallback (`str`, *optional*, defaults to `"zero"`):
+        basis_fallback (`str` or `None`, *optional*, defaults to `None`):
             Baseline of a prompt outside the active set or with no other active prompt: `"zero"` (the paper's
-            choice) or `"initial"` (its initial value `v(β)`).
+            choice) or `"initial"` (its value `v(β)`). `None` picks `"zero"` for `basis_values="reference"` and
+            `"history"` (the paper's), `"initial"` for `"rolling"` and `"online"`, whose rows can become constant as
+            the policy learns (a prompt it always solves then gets baseline 1, not 0).
         basis_exact (`bool`, *optional*, defaults to `False`):
             Calibrate `β` separately for every prompt without that prompt's reward (O(G·B²)), which makes the
             gradient exactly unbiased. Off by default: the default calibration leaks `r_i` into `β` at O(1/B).
@@ -70,10 +73,26 @@ class BASISConfig(GRPOConfig):
         filter_constant_prompts (`bool`, *optional*, defaults to `True`):
             Drop training prompts whose `N` reference rewards are all equal (all right or all wrong): they carry no
             usable information for the value estimate.
+        basis_values (`str`, *optional*, defaults to `"reference"`):
+            Where each prompt's value curve `v_x(β)` comes from (ALGORITHMS.md §1, §1e, §1f). `"reference"`: the
+            paper's, its `N` offline reference rewards, frozen. `"history"`: the same, and the baseline is then
+            blended with the prompt's own discounted past rewards (same as `basis_history=True`). `"rolling"`: a
+            window of the prompt's last `basis_window` rewards, started from its reference rewards; each online
+            reward joins it after the whole batch's baselines are computed. `"online"`: the same window started
+            empty, with NO offline stage; a prompt with fewer than `basis_min_samples` rewards gets the
+            leave-one-out batch mean as its baseline. Rolling and online rows are saved with checkpoints.
+        basis_window (`int` or `None`, *optional*, defaults to `None`):
+            Rewards kept per prompt by `basis_values="rolling"` or `"online"`. `None`: `num_reference_samples`
+            (8 when that is 0).
+        basis_min_samples (`int`, *optional*, defaults to `2`):
+            With `basis_values="online"` (or a rolling row with missing samples): a prompt needs at least this many
+            rewards in its row to have a value; below it, the leave-one-out mean of the batch's other rewards is its
+            baseline and it enters no other prompt's baseline.
         basis_history (`bool`, *optional*, defaults to `False`):
             Beyond the paper (ALGORITHMS.md §1e): when a prompt is revisited, refine its batch-shared baseline with
             its own past rewards, `b_i^h = (w·b_i + α_i) / (w + α_i + β_i)`, where `α_i`, `β_i` are discounted counts
             of its past successes and failures (SPO's tracker, from zero). The counts are saved with checkpoints.
+            Same as `basis_values="history"` (kept for existing configs).
         basis_history_discount (`float`, *optional*, defaults to `0.9`):
             Forgetting factor ρ in (0, 1] of those counts: each new observation multiplies the old ones by ρ
             (ρ = 1 never forgets).
@@ -120,11 +139,12 @@ class BASISConfig(GRPOConfig):
         default=1e-3,
         metadata={"help": "Prompts with ε ≤ v(β) ≤ 1 − ε are active and enter the other prompts' baselines."},
     )
-    basis_fallback: str = field(
-        default="zero",
+    basis_fallback: str | None = field(
+        default=None,
         metadata={
-            "help": "Baseline of inactive prompts: 'zero' (the paper's choice) or 'initial' (their value v(β)).",
-            "choices": list(BASIS_FALLBACKS),
+            "help": "Baseline of inactive prompts: 'zero' (the paper's choice) or 'initial' (their value v(β)). "
+            "None: 'zero' for basis_values reference/history, 'initial' for rolling/online.",
+            "choices": [*BASIS_FALLBACKS, None],
         },
     )
     basis_exact: bool = field(
@@ -141,6 +161,23 @@ class BASISConfig(GRPOConfig):
     filter_constant_prompts: bool = field(
         default=True,
         metadata={"help": "Drop training prompts whose reference rewards are all equal."},
+    )
+    basis_values: str = field(
+        default="reference",
+        metadata={
+            "help": "Source of each prompt's values: 'reference' (the paper's frozen offline rows), 'history' "
+            "(plus the prompt's own past rewards), 'rolling' (a window of its last rewards, started from the "
+            "offline row), 'online' (the same window started empty: no offline stage). ALGORITHMS.md §1e-§1f.",
+            "choices": list(BASIS_VALUES),
+        },
+    )
+    basis_window: int | None = field(
+        default=None,
+        metadata={"help": "Rewards kept per prompt by rolling/online values; None: num_reference_samples (or 8)."},
+    )
+    basis_min_samples: int = field(
+        default=2,
+        metadata={"help": "Rewards a rolling/online row needs to have a value; below: the leave-one-out batch mean."},
     )
     basis_history: bool = field(
         default=False,
@@ -182,6 +219,7 @@ class BASISConfig(GRPOConfig):
                 "function (normalize_then_sum); use multi_objective_aggregation='sum_then_normalize' and weight the "
                 "functions with reward_weights so that the weighted sum stays in [0, 1]."
             )
+        self._resolve_basis_values()
         self._check_basis_fields()
         warn_if_scale_rewards_set(self)
         if self.basis_exact and self.generation_batch_size * int(os.environ.get("WORLD_SIZE", "1")) >= 1024:
@@ -209,6 +247,23 @@ class BASISConfig(GRPOConfig):
             "prompts). Increase per_device_train_batch_size, steps_per_generation or the number of processes."
         )
 
+    def _resolve_basis_values(self) -> None:
+        """`basis_history=True` is `basis_values="history"`; the window and the fallback default by variant."""
+        if self.basis_values not in BASIS_VALUES:
+            raise ValueError(f"basis_values must be {one_of(BASIS_VALUES)}; got {self.basis_values!r}.")
+        if self.basis_history:
+            if self.basis_values not in ("reference", "history"):
+                raise ValueError(
+                    f"basis_history=True means basis_values='history'; it cannot be combined with "
+                    f"basis_values={self.basis_values!r}. Set one of them."
+                )
+            self.basis_values = "history"
+        self.basis_history = self.basis_values == "history"
+        if self.basis_window is None:
+            self.basis_window = self.num_reference_samples or 8
+        if self.basis_fallback is None:
+            self.basis_fallback = "initial" if self.basis_values in ("rolling", "online") else "zero"
+
     def _check_basis_fields(self) -> None:
         if self.generation_batch_size < 2:
             raise ValueError(
@@ -232,6 +287,12 @@ class BASISConfig(GRPOConfig):
         if self.advantage_scaling not in BASIS_ADVANTAGE_SCALINGS:
             raise ValueError(
                 f"advantage_scaling must be {one_of(BASIS_ADVANTAGE_SCALINGS)}; got {self.advantage_scaling!r}."
+            )
+        if self.basis_window < 1:
+            raise ValueError(f"basis_window must be >= 1 rewards per prompt (or None); got {self.basis_window}.")
+        if not 1 <= self.basis_min_samples <= self.basis_window:
+            raise ValueError(
+                f"basis_min_samples must be in [1, basis_window={self.basis_window}]; got {self.basis_min_samples}."
             )
         if not 0 < self.basis_history_discount <= 1:
             raise ValueError(f"basis_history_discount must be in (0, 1]; got {self.basis_history_discount}.")

@@ -20,6 +20,7 @@ from ..advantages import (
     spo_tracker_update,
 )
 from ..advantages.scaling import scale_advantages
+from ..advantages.values import rolling_row, usable_rows, with_batch_fallback
 from ..reference_cache import (
     RANGE_TOLERANCE,
     cache_is_writable,
@@ -55,6 +56,9 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         "basis_beta_max",
         "basis_history",
         "basis_history_discount",
+        "basis_values",
+        "basis_window",
+        "basis_min_samples",
         "reference_rewards_column",
     )
     _name = "BASIS"
@@ -78,9 +82,19 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         if not isinstance(args, BASISConfig):
             raise TypeError(f"BASISTrainer needs a BASISConfig; got {type(args).__name__}.")
         column = args.reference_rewards_column
-        # With basis_history the prompt itself identifies whose past rewards to use.
-        self._estimator_columns = (column, "prompt") if args.basis_history else (column,)
-        if isinstance(train_dataset, Dataset) and column in train_dataset.column_names:
+        # Per-prompt state (history counts, rolling/online rows) is keyed by the prompt itself; online values
+        # need no reference column at all.
+        self._estimator_columns = {
+            "reference": (column,),
+            "history": (column, "prompt"),
+            "rolling": (column, "prompt"),
+            "online": ("prompt",),
+        }[args.basis_values]
+        if (
+            args.basis_values != "online"
+            and isinstance(train_dataset, Dataset)
+            and column in train_dataset.column_names
+        ):
             check_reference_rewards(train_dataset[column], column)  # cheap, and before the model loads
         # TRL's own argument and dataset checks run first, with their own messages.
         super().__init__(model, reward_funcs, args=args, train_dataset=train_dataset, **kwargs)
@@ -94,6 +108,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         self._estimator_state = {"beta": []}
         if args.basis_history:
             self._estimator_state["history"] = {}  # prompt key -> [α, β]: discounted past successes, failures
+        if args.basis_values in ("rolling", "online"):
+            self._estimator_state["rows"] = {}  # prompt key -> its last basis_window rewards (ALGORITHMS.md §1f)
 
     def train(self, *args, **kwargs):
         """`GRPOTrainer.train`, after the offline stage (`prepare_reference_rewards`) when the column is missing."""
@@ -110,6 +126,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         training dataset.
         """
         column = self.args.reference_rewards_column
+        if self.args.basis_values == "online":  # online values start empty: there is no offline stage
+            return self.train_dataset
         if column not in (self.train_dataset.column_names or []):
             dataset = self._attach_reference_rewards(self.train_dataset)
             if self.args.filter_constant_prompts:
@@ -122,7 +140,11 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     def _compute_advantages(self, rewards, batch):
         self._check_reward_range(rewards, batch.rewards_per_func)
         betas = self._betas.to(rewards.device)
-        table = self._value_table(batch.columns[self.args.reference_rewards_column]).to(rewards.device)
+        rows, keys = self._value_rows(batch)
+        usable = usable_rows(rows, self.args.basis_min_samples)
+        # A row with too few rewards has no value: empty, it is outside S (NaN values).
+        table = self._value_table([row if ok else [] for row, ok in zip(rows, usable, strict=True)])
+        table = table.to(rewards.device)
         result = calibrate_beta(
             rewards,
             table,
@@ -139,6 +161,10 @@ class BASISTrainer(AdvantageEstimatorTrainer):
                 "basis_epsilon of 0 or 1 overflow the refined estimator's weights. Raise basis_epsilon (default 1e-3)."
             )
         baseline, history_metrics = result.baseline, {}
+        if keys is not None:  # rolling/online: rows without a usable value take the leave-one-out batch mean
+            baseline = with_batch_fallback(baseline, rewards, torch.tensor(usable))
+            self._record_rows(keys, rows, rewards)
+            history_metrics["basis/usable_fraction"] = sum(usable) / max(len(usable), 1)
         if self.args.basis_history:
             baseline, history_metrics = self._with_history(rewards, baseline, batch)
         advantages = scale_advantages(rewards.double() - baseline, self.args.advantage_scaling)
@@ -181,6 +207,31 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             "basis/history_share": share.mean().item() if share.numel() else 0.0,
         }
 
+    def _value_rows(self, batch) -> tuple[list[list[float]], list[str] | None]:
+        """The rows of rewards whose values v_x(β) the batch uses, and the prompt keys of rolling/online state.
+
+        `reference`/`history`: the frozen reference column. `rolling`: the prompt's window, started from its
+        reference row; `online`: the window, started empty (ALGORITHMS.md §1f). Every row reads the state before
+        this batch's rewards are recorded (`_record_rows`), so no row holds its own current reward.
+        """
+        if self.args.basis_values not in ("rolling", "online"):
+            return batch.columns[self.args.reference_rewards_column], None
+        state = self._estimator_state["rows"]
+        keys = [prompt_key(p) for p in batch.columns["prompt"]]
+        if self.args.basis_values == "online":
+            return [list(state.get(k, [])) for k in keys], keys
+        refs = batch.columns[self.args.reference_rewards_column]
+        window = self.args.basis_window
+        start = [[math.nan if v is None else float(v) for v in row][-window:] for row in refs]
+        return [list(state[k]) if k in state else row for k, row in zip(keys, start, strict=True)], keys
+
+    def _record_rows(self, keys: list[str], rows: list[list[float]], rewards: torch.Tensor) -> None:
+        """After the whole batch's baselines: each reward joins its prompt's window (`rolling_row`)."""
+        state = self._estimator_state["rows"]
+        for key, row, reward in zip(keys, rows, rewards.tolist(), strict=True):
+            # A prompt twice in one batch: the second reward joins the row the first one left.
+            state[key] = rolling_row(state.get(key, row), reward, self.args.basis_window)
+
     def _value_table(self, reference_rewards: list[list[float]]) -> torch.Tensor:
         """`(B, G)` values v_x(β) of the batch's prompts, memoised per distinct reference-reward row.
 
@@ -189,7 +240,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         logsumexp (the overhead benchmark measured that logsumexp at about half of BASIS's per-step cost).
         """
         # None is a missing sample, like NaN; rows of different lengths are padded with missing samples.
-        width = max(len(row) for row in reference_rewards)
+        width = max(1, max(len(row) for row in reference_rewards))  # an empty row has no value (NaN)
         keys = [
             tuple(sorted(math.nan if v is None else float(v) for v in row)) + (math.nan,) * (width - len(row))
             for row in reference_rewards
@@ -283,11 +334,14 @@ def _check_dataset(train_dataset: Any, args: BASISConfig, environment: bool = Fa
     columns = train_dataset.column_names or []
     if "prompt" not in columns and not environment:
         raise ValueError(f"train_dataset has no 'prompt' column (columns: {columns}); add one in TRL's format.")
-    if args.basis_history and "prompt" not in columns:
+    if args.basis_values != "reference" and "prompt" not in columns:
         raise ValueError(
-            f"basis_history=True keys each prompt's past rewards by its 'prompt' column, which train_dataset lacks "
-            f"(columns: {columns}). Add a 'prompt' column or set basis_history=False."
+            f"basis_values={args.basis_values!r} keys each prompt's own rewards by its 'prompt' column, which "
+            f"train_dataset lacks (columns: {columns}). Add a 'prompt' column or set basis_values='reference'."
         )
+    if args.basis_values == "online":  # no reference rewards needed: the rows fill with online rewards
+        _check_size(train_dataset, args, after="loading")
+        return train_dataset
     if column in columns:
         if args.filter_constant_prompts:
             train_dataset = _filter_constant_prompts(train_dataset, column)
