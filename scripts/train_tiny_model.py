@@ -307,6 +307,28 @@ def time_generation(model, tokenizer, dataset, batch_size: int = 64, repeats: in
 # --------------------------------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------------------------------
+#: Pass-rate bands of the "spread" stopping rule (the mixed world): hard prompts are rarely but sometimes solved,
+#: easy ones usually but not always, so a one-rollout baseline has values near both ends of [0, 1] to share.
+LOW_BAND = (0.0, 0.15)  # (low, high]: sometimes solved
+HIGH_BAND = (0.75, 1.0)  # [low, high): usually solved
+
+
+def spread_fractions(rates: list[float]) -> tuple[float, float]:
+    """Fractions of prompts whose pass rate lies in ``LOW_BAND`` (exclusive of 0) and in ``HIGH_BAND`` (exclusive
+    of 1)."""
+    low = sum(LOW_BAND[0] < r <= LOW_BAND[1] for r in rates) / len(rates)
+    high = sum(HIGH_BAND[0] <= r < HIGH_BAND[1] for r in rates) / len(rates)
+    return low, high
+
+
+def should_stop(accuracy: float, low: float, high: float, args) -> bool:
+    """The stopping rule: mean accuracy reached ``--target-accuracy`` or, with ``--target-spread F``, at least a
+    fraction F of the validation prompts lies in each band (``spread_fractions``)."""
+    if args.target_spread is not None:
+        return low >= args.target_spread and high >= args.target_spread
+    return accuracy >= args.target_accuracy
+
+
 def _display_path(path: Path) -> str:
     path = path.resolve()
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
@@ -364,9 +386,23 @@ def train(args) -> None:
             for rate, level in zip(rates, validation["difficulty"], strict=True):
                 by_level[level].append(rate)
             by_level = {level: round(sum(v) / len(v), 3) for level, v in sorted(by_level.items())}
-            history.append({"step": step, "loss": loss.item(), "val_accuracy": acc, "val_by_difficulty": by_level})
-            print(f"step {step:5d}  validation sampled accuracy {acc:.3f}  by difficulty {by_level}", flush=True)
-            if acc >= args.target_accuracy:
+            low, high = spread_fractions(rates)
+            history.append(
+                {
+                    "step": step,
+                    "loss": loss.item(),
+                    "val_accuracy": acc,
+                    "val_by_difficulty": by_level,
+                    "val_low_fraction": low,
+                    "val_high_fraction": high,
+                }
+            )
+            print(
+                f"step {step:5d}  validation sampled accuracy {acc:.3f}  by difficulty {by_level}  "
+                f"low {low:.3f}  high {high:.3f}",
+                flush=True,
+            )
+            if should_stop(acc, low, high, args):
                 stopped_at = step
                 break
     wall = time.perf_counter() - start
@@ -430,6 +466,13 @@ def parse_args(argv=None):
     parser.add_argument("--eval-prompts", type=int, default=200)
     parser.add_argument("--eval-samples", type=int, default=8)
     parser.add_argument("--target-accuracy", type=float, default=0.35, help="stop at the first validation >= this")
+    parser.add_argument(
+        "--target-spread",
+        type=float,
+        default=None,
+        help="instead, stop at the first validation with at least this fraction of prompts in each pass-rate band "
+        "(0, 0.15] and [0.75, 1) (the mixed world's rule)",
+    )
     parser.add_argument(
         "--levels", type=int, nargs="+", default=[3], help="difficulty levels of the SFT stream and the validation"
     )

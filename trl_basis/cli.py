@@ -144,10 +144,11 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
         raise CLIError(f"`env` in {config_path} must be a mapping of NAME: value.")
 
     explicit = set(config) | set(flags)
-    defaults = cli_defaults(command, trainer, explicit, explicit_value("dataset_name", argv, config))
+    world = explicit_value("world", argv, config)
+    defaults = cli_defaults(command, trainer, explicit, explicit_value("dataset_name", argv, config), world)
     model_name = explicit_value("model_name_or_path", argv, config)
     if model_name is None and not {"-h", "--help"} & set(argv):
-        defaults["model_name_or_path"] = _tiny_model()
+        defaults["model_name_or_path"] = _tiny_model(world)
     elif model_name is not None and command == "train" and "output_dir" not in explicit | set(defaults):
         defaults["output_dir"] = os.path.join(
             "outputs", f"{os.path.basename(os.path.normpath(str(model_name)))}-{trainer}"
@@ -214,7 +215,9 @@ def build_parser(command: str, trainer: str = "basis"):
     return parser
 
 
-def cli_defaults(command: str, trainer: str, explicit: set[str], dataset_name: str | None) -> dict[str, Any]:
+def cli_defaults(
+    command: str, trainer: str, explicit: set[str], dataset_name: str | None, world: str | None = None
+) -> dict[str, Any]:
     """Defaults that differ from the dataclasses' for this run; keys given in the YAML or as flags are left out."""
     import torch
 
@@ -225,7 +228,8 @@ def cli_defaults(command: str, trainer: str, explicit: set[str], dataset_name: s
         defaults.update(TASK_SHARED_DEFAULTS)
         defaults.update(TASK_DEFAULTS[trainer])
         defaults["output_dir"] = os.path.join(
-            "outputs", "trl-basis-tiny" + ("" if trainer == "basis" else f"-{trainer}")
+            "outputs",
+            "trl-basis-tiny" + ("" if trainer == "basis" else f"-{trainer}") + (f"-{world}" if world else ""),
         )
         if not explicit & {"gradient_checkpointing", "activation_checkpointing"}:
             defaults["activation_checkpointing"] = False  # pointless for a tiny model
@@ -260,11 +264,13 @@ def _deepspeed_without_gpu() -> dict[str, Any]:
     return {"use_cpu": False}
 
 
-def _tiny_model() -> str:
+def _tiny_model(world: str | None = None) -> str:
     from .tasks import tiny_model_path
 
     try:
-        return tiny_model_path()
+        return tiny_model_path(world)
+    except ValueError as err:  # an unknown world: argparse names the choices
+        raise CLIError(f"--world: {err}") from err
     except FileNotFoundError as err:
         raise CLIError(f"{err} Or pass --model_name_or_path.") from err
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from trl import ScriptArguments
 
-from ..tasks.arithmetic import DEFAULT_DIFFICULTIES
+from ..tasks.worlds import DEFAULT_WORLD, WORLDS, get_world
 from ..trainers.registry import TRAINERS
 
 #: Options that take a list; a YAML scalar there means a list of one.
@@ -53,9 +53,13 @@ class DataArguments(ScriptArguments):
             Held-out problems of the built-in task.
         task_seed (`int`, *optional*, defaults to `0`):
             Seed of the built-in task.
-        task_difficulties (`list[int]`, *optional*, defaults to `[3]`):
-            Difficulty levels (1-6) of the built-in task; the default is the level of the shipped tiny model, where
-            it is partly right on most prompts (see `trl_basis.tasks.DEFAULT_DIFFICULTIES`).
+        world (`str`, *optional*, defaults to `"level3"`):
+            Shipped tiny world of the built-in task (`trl_basis.tasks.WORLDS`): `level3` (the level-3 model on
+            level 3), `mixed` (a model trained on levels 2-4, pass rates from near 0 to near 1) or `hard` (the mixed
+            model on level 4). Sets the default model and `task_difficulties`.
+        task_difficulties (`list[int]` or `None`, *optional*, defaults to `None`):
+            Difficulty levels (1-6) of the built-in task; `None`: the world's levels (level 3 for `level3`), where
+            its model is partly right on most prompts.
     """
 
     dataset_name: str | None = field(
@@ -87,14 +91,23 @@ class DataArguments(ScriptArguments):
     task_num_train: int = field(default=1000, metadata={"help": "Training problems of the built-in task."})
     task_num_test: int = field(default=200, metadata={"help": "Held-out problems of the built-in task."})
     task_seed: int = field(default=0, metadata={"help": "Seed of the built-in task."})
-    task_difficulties: list[int] = field(
-        default_factory=lambda: list(DEFAULT_DIFFICULTIES),
-        metadata={"help": "Difficulty levels (1-6) of the built-in task; default: the tiny model's level (3)."},
+    world: str = field(
+        default=DEFAULT_WORLD,
+        metadata={
+            "help": "Shipped tiny world of the built-in task: its model (the default model) and its levels.",
+            "choices": list(WORLDS),
+        },
+    )
+    task_difficulties: list[int] | None = field(
+        default=None,
+        metadata={"help": "Difficulty levels (1-6) of the built-in task; default: the world's levels."},
     )
 
     def __post_init__(self):
         for name in LIST_OPTIONS:
             setattr(self, name, scalar_as_list(getattr(self, name)))
+        if self.task_difficulties is None:
+            self.task_difficulties = list(get_world(self.world).difficulties)
 
 
 @dataclass

@@ -13,8 +13,6 @@ Importing this module is cheap: ``datasets``, ``transformers`` and ``math_verify
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .arithmetic import (
     DEFAULT_DIFFICULTIES,
     DIFFICULTY_LEVELS,
@@ -25,34 +23,40 @@ from .arithmetic import (
     make_arithmetic_problem,
 )
 from .rewards import arithmetic_reward, completion_text, extract_final_integer, math_verify_reward
+from .worlds import DEFAULT_WORLD, WORLDS, World, get_world
 
 __all__ = [
     "DEFAULT_DIFFICULTIES",
+    "DEFAULT_WORLD",
     "DIFFICULTY_LEVELS",
     "MAX_DIFFICULTY",
+    "WORLDS",
+    "World",
     "ArithmeticProblem",
     "arithmetic_reward",
     "completion_text",
     "evaluate_expression",
     "extract_final_integer",
+    "get_world",
     "make_arithmetic_dataset",
     "make_arithmetic_problem",
     "math_verify_reward",
     "tiny_model_path",
 ]
 
-_TINY_MODEL_DIR = Path(__file__).resolve().parent / "tiny_model"
 
+def tiny_model_path(world: str | None = None) -> str:
+    """Local folder of a shipped tiny model (weights, config, generation config, tokenizer, chat template).
 
-def tiny_model_path() -> str:
-    """Local folder of the shipped tiny model (weights, config, generation config, tokenizer, chat template).
-
-    Works offline with ``AutoModelForCausalLM.from_pretrained``, ``AutoTokenizer.from_pretrained`` and
-    ``GRPOTrainer(model=...)``.
+    ``world`` names a shipped world (``trl_basis.tasks.WORLDS``: ``"level3"``, the default, ``"mixed"`` or
+    ``"hard"``); its task is ``make_arithmetic_dataset(world=world)``. Works offline with
+    ``AutoModelForCausalLM.from_pretrained``, ``AutoTokenizer.from_pretrained`` and ``GRPOTrainer(model=...)``.
     """
-    if not (_TINY_MODEL_DIR / "config.json").is_file() or not (_TINY_MODEL_DIR / "model.safetensors").is_file():
+    folder = get_world(world).model_path
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(
-            f"The tiny model is missing from {_TINY_MODEL_DIR}. Regenerate it with "
-            "`python scripts/train_tiny_model.py --output-dir trl_basis/tasks/tiny_model`, or reinstall trl_basis."
+            f"The tiny model is missing from {folder}. Regenerate it with the recipe in docs/tiny_model.md "
+            f"(`python scripts/train_tiny_model.py --output-dir trl_basis/tasks/{folder.name} ...`), or reinstall "
+            "trl_basis."
         )
-    return str(_TINY_MODEL_DIR)
+    return str(folder)

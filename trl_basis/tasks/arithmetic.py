@@ -27,6 +27,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .worlds import DEFAULT_WORLD, WORLDS, get_world
+
 #: (number of terms, maximum number of digits per operand) for each difficulty level.
 DIFFICULTY_LEVELS: dict[int, tuple[int, int]] = {
     1: (2, 1),
@@ -37,9 +39,9 @@ DIFFICULTY_LEVELS: dict[int, tuple[int, int]] = {
     6: (3, 3),
 }
 MAX_DIFFICULTY = max(DIFFICULTY_LEVELS)
-#: The levels of the default task: the ones the shipped tiny model was trained on, where it is partly right on most
-#: prompts, so that reinforcement learning has a signal to learn from (docs/tiny_model.md).
-DEFAULT_DIFFICULTIES: tuple[int, ...] = (3,)
+#: The levels of the default task (the default world's): the ones the default tiny model was trained on, where it is
+#: partly right on most prompts, so that reinforcement learning has a signal to learn from (docs/tiny_model.md).
+DEFAULT_DIFFICULTIES: tuple[int, ...] = WORLDS[DEFAULT_WORLD].difficulties
 
 __all__ = [
     "DEFAULT_DIFFICULTIES",
@@ -139,12 +141,13 @@ def make_arithmetic_dataset(
     num_train: int = 2000,
     num_test: int = 200,
     seed: int = 0,
-    difficulties: Sequence[int] = DEFAULT_DIFFICULTIES,
+    difficulties: Sequence[int] | None = None,
+    world: str | None = None,
 ):
     """Build a ``datasets.DatasetDict`` with ``"train"`` and ``"test"`` splits of arithmetic problems.
 
-    ``difficulties`` defaults to ``DEFAULT_DIFFICULTIES`` (level 3, the level of the shipped tiny model); any of the
-    six levels can be asked for. Both splits hold an equal share of each level in ``difficulties`` (shuffled). Test problems are distinct from
+    ``difficulties`` defaults to the levels of ``world`` (``trl_basis.tasks.WORLDS``; ``None``: the default world,
+    level 3, the level of the default tiny model); any of the six levels can be asked for instead. Both splits hold an equal share of each level in ``difficulties`` (shuffled). Test problems are distinct from
     each other and never appear in the train split. Train problems are drawn independently and may repeat (level 1
     has only 200 distinct problems), but none of them is a test problem. The same arguments always give the same
     dataset.
@@ -154,6 +157,11 @@ def make_arithmetic_dataset(
     """
     from datasets import Dataset, DatasetDict, Features, List, Value
 
+    world_levels = get_world(world).difficulties
+    if difficulties is None:
+        difficulties = world_levels
+    elif world is not None and tuple(difficulties) != world_levels:
+        raise ValueError(f"world {world!r} has difficulties {world_levels}; got difficulties={tuple(difficulties)}")
     difficulties = tuple(difficulties)
     if not difficulties:
         raise ValueError("difficulties must not be empty")
