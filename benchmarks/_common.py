@@ -38,23 +38,32 @@ CPU_TRAINING = dict(
 )
 
 
-def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0):
-    """The shipped tiny model's path, the arithmetic train/test splits and the reward function."""
+WORLD_CHOICES = ("level3", "mixed", "hard")
+
+
+def results_name(name: str, world: str | None) -> str:
+    """`name` for the default world (level3), `name_<world>` for the others."""
+    return name if world in (None, "level3") else f"{name}_{world}"
+
+
+def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None):
+    """A shipped world's model path (`trl_basis.tasks.WORLDS`; None: level3), its arithmetic train/test splits and
+    the reward function."""
     from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
 
-    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=seed)
-    return tiny_model_path(), data["train"], data["test"], arithmetic_reward
+    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=seed, world=world)
+    return tiny_model_path(world), data["train"], data["test"], arithmetic_reward
 
 
-def load_tiny(path: str | None = None):
-    """Model (eval mode) and tokenizer of the tiny model, or of a checkpoint folder."""
+def load_tiny(path: str | None = None, world: str | None = None):
+    """Model (eval mode) and tokenizer of a world's tiny model, or of a checkpoint folder."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from trl_basis.tasks import tiny_model_path
 
-    path = path or tiny_model_path()
+    path = path or tiny_model_path(world)
     model = AutoModelForCausalLM.from_pretrained(path).eval()
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path())
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path(world))
     return model, tokenizer
 
 

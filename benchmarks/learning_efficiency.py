@@ -4,10 +4,13 @@ strongest single-rollout peers.
     python benchmarks/learning_efficiency.py            # full run, seeds 0 1 2; writes benchmarks/results/
                                                         #   learning_efficiency.md and learning_efficiency.png
     python benchmarks/learning_efficiency.py --quick    # seconds: every method, tiny settings, prints only
+    python benchmarks/learning_efficiency.py --world mixed --seeds 0 1 2 3 4 --methods ...
+                                                        # the mixed world; writes learning_efficiency_mixed.*
 
 Full run: about 45 minutes on the 2-core CPU with 1 torch thread.
 
-Methods (all on the shipped tiny model and the default arithmetic task (level 3), CPU, `torch.set_num_threads(1)`):
+Methods (all on a shipped tiny world, `--world` (`trl_basis.tasks.WORLDS`: `level3`, the default, or `mixed`), CPU,
+`torch.set_num_threads(1)`):
 
 View (a), equal completions per step (64):
 * `BASIS@1`       `BASISTrainer`: 64 prompts x 1 completion per step, baseline from the other prompts of the
@@ -25,9 +28,11 @@ View (a), equal completions per step (64):
                   the same way, and it trains on the same kept prompts), baseline = the tracker's mean read before
                   the update, global (A - mean) / std normalisation. The discount is CONSTANT (`_peers.SPO_DISCOUNT`)
                   instead of the paper's KL-adaptive one (`trl_basis.advantages.spo_advantages`).
-* `BASIS+hist@1`  (not in the default set) `BASISTrainer` with `basis_history=True` (ALGORITHMS.md §1e, beyond the
-                  paper); run it after a full run and report both together with
-                  `--methods BASIS+hist@1 --merge <the full run's --dump>`.
+* `BASIS+hist@1`, `BASIS+roll@1`, `BASIS+online@1`   `BASISTrainer` with `basis_values` = `history` (§1e),
+                  `rolling` or `online` (§1f), all beyond the paper. `online` has no offline stage (0 offline
+                  completions, all training prompts kept).
+* `BASIS@1 N=4`, `BASIS@1 N=2`, `BASIS+roll@1 N=4`   the same with N = 4 or 2 reference samples per prompt
+                  (a cheaper offline stage).
 View (b), equal prompts per step (the paper's framing of "less training time"):
 * `GRPO@8 x64p`   TRL's `GRPOTrainer`, 64 prompts x 8 = 512 completions per step, against `BASIS@1`'s 64 x 1.
 
@@ -58,7 +63,17 @@ import time
 import warnings
 
 import torch
-from _common import CPU_TRAINING, RESULTS_DIR, held_out_accuracy, load_tiny, markdown_table, tiny_world, write_results
+from _common import (
+    CPU_TRAINING,
+    RESULTS_DIR,
+    WORLD_CHOICES,
+    held_out_accuracy,
+    load_tiny,
+    markdown_table,
+    results_name,
+    tiny_world,
+    write_results,
+)
 from _peers import SPO_DISCOUNT, reinforce_pp_trainer_class, rloo_config_kwargs, spo_trainer_class
 
 warnings.filterwarnings("ignore")
@@ -71,6 +86,11 @@ NAME = "learning_efficiency"
 METHODS = (
     "BASIS@1",
     "BASIS+hist@1",
+    "BASIS+roll@1",
+    "BASIS+online@1",
+    "BASIS@1 N=4",
+    "BASIS@1 N=2",
+    "BASIS+roll@1 N=4",
     "GRPO@8",
     "GRPO@4",
     "GRPO@2",
@@ -79,10 +99,17 @@ METHODS = (
     "SPO@1",
     "GRPO@8 x64p",
 )
-DEFAULT_METHODS = tuple(m for m in METHODS if m != "BASIS+hist@1")
+DEFAULT_METHODS = METHODS
+#: BASIS's `basis_values` of each BASIS method name (ALGORITHMS.md §1, §1e, §1f); " N=n" sets its N.
+BASIS_VARIANTS = {"BASIS": "reference", "BASIS+hist": "history", "BASIS+roll": "rolling", "BASIS+online": "online"}
 COLORS = {
     "BASIS@1": "tab:red",
     "BASIS+hist@1": "tab:pink",
+    "BASIS+roll@1": "darkred",
+    "BASIS+online@1": "tab:brown",
+    "BASIS@1 N=4": "salmon",
+    "BASIS@1 N=2": "lightcoral",
+    "BASIS+roll@1 N=4": "maroon",
     "GRPO@8": "tab:blue",
     "GRPO@4": "tab:cyan",
     "GRPO@2": "tab:purple",
@@ -102,14 +129,23 @@ def completions_per_step(method: str, batch: int) -> int:
     return batch * group_size(method) if method.endswith("x64p") else batch
 
 
-def make_world(num_train: int, num_test: int, difficulties):
-    """`_common.tiny_world`, restricted to some difficulty levels (train and test alike)."""
+def basis_variant(method: str, default_samples: int) -> tuple[str, int] | None:
+    """`(basis_values, N)` of a BASIS method name such as "BASIS+roll@1 N=4"; None for other methods."""
+    name, _, rest = method.partition("@")
+    if name not in BASIS_VARIANTS:
+        return None
+    samples = int(rest.split("N=")[1]) if "N=" in rest else default_samples
+    return BASIS_VARIANTS[name], samples
+
+
+def make_world(num_train: int, num_test: int, difficulties, world: str | None = None):
+    """`_common.tiny_world`, optionally restricted to some difficulty levels (train and test alike)."""
     if difficulties is None:
-        return tiny_world(num_train=num_train, num_test=num_test, seed=0)
+        return tiny_world(num_train=num_train, num_test=num_test, seed=0, world=world)
     from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
 
     data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=0, difficulties=difficulties)
-    return tiny_model_path(), data["train"], data["test"], arithmetic_reward
+    return tiny_model_path(world), data["train"], data["test"], arithmetic_reward
 
 
 class EvalClock:
@@ -176,7 +212,7 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
 
     common = dict(
         CPU_TRAINING,
-        output_dir=f"/tmp/trl_basis_{NAME}/{method.replace('@', '_').replace('+', 'p')}-{seed}",
+        output_dir=f"/tmp/trl_basis_{NAME}/{opts.world}/{method.replace('@', '_').replace('+', 'p').replace(' ', '_')}-{seed}",
         per_device_train_batch_size=completions_per_step(method, opts.batch),
         gradient_accumulation_steps=1,
         max_steps=opts.steps,
@@ -187,17 +223,21 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         logging_steps=max(opts.eval_every, 1),
     )
     clock = EvalClock(evaluate, completions_per_step(method, opts.batch))
-    if method in ("BASIS@1", "BASIS+hist@1", "SPO@1"):
+    variant = basis_variant(method, opts.reference_samples)
+    if variant is not None or method == "SPO@1":
+        values, samples = variant or ("reference", opts.reference_samples)
         args = BASISConfig(
             **common,
-            basis_history=method == "BASIS+hist@1",
-            num_reference_samples=opts.reference_samples,
+            basis_values=values,
+            num_reference_samples=samples,
             reference_cache_dir=None,  # the offline stage really runs, and is timed (SPO starts its tracker from it)
             reference_batch_size=64,
         )
         cls = spo_trainer_class() if method == "SPO@1" else BASISTrainer
         trainer = cls(path, [reward], args=args, train_dataset=train)
-        clock.offline_completions = opts.reference_samples * len(train)
+        # The offline stage runs at the start of train(); run it here so that it is timed as construction.
+        trainer.prepare_reference_rewards()
+        clock.offline_completions = 0 if values == "online" else samples * len(train)
     elif method == "REINFORCE++@1":
         args = BASISConfig(**common, num_reference_samples=0)  # a BASISConfig only for num_generations=1
         trainer = reinforce_pp_trainer_class()(path, [reward], args=args, train_dataset=train)
@@ -353,7 +393,7 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
     return table, dict(curves=curves, target=target, curve_table=curve_table, kept=kept)
 
 
-def plot(curves: dict, target: float, path) -> None:
+def plot(curves: dict, target: float, path, world: str = "level3") -> None:
     """View (a) against wall time and completions; with the equal-prompts run, a third panel adds it (its 8x
     completions per step would squeeze view (a) into a corner of a shared axis)."""
     import matplotlib
@@ -390,7 +430,7 @@ def plot(curves: dict, target: float, path) -> None:
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("Learning efficiency on the tiny arithmetic model (mean ± std over seeds)")
+    fig.suptitle(f"Learning efficiency on the tiny world {world!r} (mean ± std over seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -408,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="completions per step (full: 64)")
     parser.add_argument("--train-prompts", type=int, default=None, help="training prompts (full: 1000)")
     parser.add_argument("--eval-prompts", type=int, default=None, help="held-out prompts (full: 200)")
-    parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: 3)")
+    parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
+    parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: the world's)")
     parser.add_argument("--eval-samples", type=int, default=None, help="samples per held-out prompt (full: 8)")
     parser.add_argument("--eval-seed", type=int, default=1234)
     parser.add_argument("--reference-samples", type=int, default=8, help="BASIS's N")
@@ -445,8 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         " " + a for a in (argv if argv is not None else sys.argv[1:])
     )
 
-    world = make_world(opts.train_prompts, opts.eval_prompts, opts.difficulties)
-    model0, tokenizer = load_tiny()
+    world = make_world(opts.train_prompts, opts.eval_prompts, opts.difficulties, opts.world)
+    model0, tokenizer = load_tiny(world=opts.world)
     opts.tokenizer_pair = (model0, tokenizer)
     start = time.perf_counter()
     rng = torch.get_rng_state()
@@ -504,12 +545,13 @@ def main(argv: list[str] | None = None) -> int:
         + table
         + "\n\n## Seed-mean accuracy ± std (seed-mean wall seconds) at each evaluation step\n\n"
         + extra["curve_table"]
-        + "\n\n![accuracy vs time and completions](learning_efficiency.png)\n\n"
+        + f"\n\n![accuracy vs time and completions]({results_name(NAME, opts.world)}.png)\n\n"
         + notes(runs, opts, initial_accuracy, extra["target"])
     )
     write = not (quick or opts.no_write)
+    name = results_name(NAME, opts.world)
     write_results(
-        NAME,
+        name,
         "Learning efficiency: BASIS@1 vs GRPO@8/4/2, RLOO@8, REINFORCE++@1, SPO@1 (equal completions) and GRPO@8 x64p "
         "(equal prompts)",
         command.strip(),
@@ -517,13 +559,13 @@ def main(argv: list[str] | None = None) -> int:
         quick=not write,
     )
     if write:
-        plot(extra["curves"], extra["target"], RESULTS_DIR / f"{NAME}.png")
-        print(f"wrote {RESULTS_DIR / (NAME + '.png')}")
+        plot(extra["curves"], extra["target"], RESULTS_DIR / f"{name}.png", opts.world)
+        print(f"wrote {RESULTS_DIR / (name + '.png')}")
     if opts.dump:
         with open(opts.dump, "w") as f:
             json.dump(dict(runs=runs, initial_accuracy=initial_accuracy), f)
         if not write:
-            plot(extra["curves"], extra["target"], opts.dump + ".png")
+            plot(extra["curves"], extra["target"], opts.dump + ".png", opts.world)
     print(f"total {total:.1f} s")
     return 0
 

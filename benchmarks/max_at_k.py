@@ -38,7 +38,16 @@ import time
 import warnings
 
 import torch
-from _common import CPU_TRAINING, RESULTS_DIR, load_tiny, markdown_table, tiny_world, write_results
+from _common import (
+    CPU_TRAINING,
+    RESULTS_DIR,
+    WORLD_CHOICES,
+    load_tiny,
+    markdown_table,
+    results_name,
+    tiny_world,
+    write_results,
+)
 
 from trl_basis.advantages import GROUP_ESTIMATORS
 
@@ -120,7 +129,7 @@ def sample_groups(model, tokenizer, examples, reward, group_size: int, max_new_t
 def fresh_copy(model):
     """A plain copy of a (trained) model: a trainer's model has its forward wrapped by accelerate, so deepcopy
     would keep calling the original's forward."""
-    copy_, _ = load_tiny()
+    copy_, _ = load_tiny(path=model.name_or_path)
     copy_.load_state_dict(model.state_dict())
     return copy_.eval()
 
@@ -406,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
+    parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
     parser.add_argument("--plot-prefix", default=None, help="write the plots under this prefix (for --no-write)")
     opts = parser.parse_args(argv)
     quick = opts.quick
@@ -427,9 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/max_at_k.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:]))
     start = time.perf_counter()
 
-    world = tiny_world(num_train=opts.train_size, num_test=opts.eval_prompts, seed=0)
+    world = tiny_world(num_train=opts.train_size, num_test=opts.eval_prompts, seed=0, world=opts.world)
     _, train, test, reward = world
-    base, tokenizer = load_tiny()
+    base, tokenizer = load_tiny(world=opts.world)
 
     # (b) first: it produces the trained checkpoint for (a).
     curves: dict[str, list[dict[int, float]]] = {"base model": [pass_at_k(base, tokenizer, test, reward, opts)]}
@@ -518,25 +528,25 @@ def main(argv: list[str] | None = None) -> int:
         "standard error √(tr Cov(g − g_L2O)/R): about 1 when the two have the same expectation. GRPO does not depend "
         "on K (its rows repeat, compared with L2O at each K) and estimates ∇pass@1, not ∇max@K.\n\n"
         + var_table
-        + "\n\n![gradient variance](max_at_k_variance.png)\n"
+        + f"\n\n![gradient variance]({results_name(NAME, opts.world)}_variance.png)\n"
         "\n## (b) pass@k after equal-compute training (mean ± std over seeds)\n\n"
         + pass_table
         + "\n\nSeed-mean pass@k for every k:\n\n"
         + full_table
-        + "\n\n![pass@k](max_at_k_pass_at_k.png)\n"
+        + f"\n\n![pass@k]({results_name(NAME, opts.world)}_pass_at_k.png)\n"
         + "\n## Reading the numbers\n\n"
         + "\n".join(variance_notes(variance, opts.ks) + pass_notes(curves, ks_show))
         + "\n"
     )
     write = not (quick or opts.no_write)
     write_results(
-        NAME,
-        "Max@K: gradient variance of the estimators, and pass@k after training",
+        results_name(NAME, opts.world),
+        f"Max@K: gradient variance of the estimators, and pass@k after training (world {opts.world!r})",
         command.strip(),
         body,
         quick=not write,
     )
-    prefix = str(RESULTS_DIR / NAME) if write else opts.plot_prefix
+    prefix = str(RESULTS_DIR / results_name(NAME, opts.world)) if write else opts.plot_prefix
     if prefix:
         plot_pass_at_k(curves, prefix + "_pass_at_k.png")
         plot_variance(variance, opts.ks, prefix + "_variance.png")

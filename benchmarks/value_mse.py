@@ -58,7 +58,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _common import CPU_TRAINING, RESULTS_DIR, load_tiny, markdown_table, tiny_world, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    CPU_TRAINING,
+    RESULTS_DIR,
+    WORLD_CHOICES,
+    load_tiny,
+    markdown_table,
+    results_name,
+    tiny_world,
+    write_results,
+)
 
 from trl_basis.advantages import prompt_key  # noqa: E402
 
@@ -76,6 +85,8 @@ ESTIMATORS = [
     ("refined_initial_exact", "BASIS refined, fallback initial, exact"),
     ("spo", "SPO tracker (same offline samples, updated along the run)"),
     ("refined_history", "BASIS refined + own history (basis_history, §1e)"),
+    ("rolling", "BASIS rolling values (basis_values='rolling', §1f)"),
+    ("online", "BASIS online values (basis_values='online', §1f)"),
 ]
 LABELS = dict(ESTIMATORS)
 EXPECTED_ROWS = [label for _, label in ESTIMATORS]  # the smoke test looks for these rows
@@ -83,8 +94,18 @@ EXPECTED_ROWS = [label for _, label in ESTIMATORS]  # the smoke test looks for t
 
 def settings(args) -> dict:
     if args.quick:
-        return dict(num_train=96, steps=2, checkpoints=[0, 2], prompts=16, samples=16, batches=4, batch_size=8)
+        return dict(
+            num_train=96,
+            steps=2,
+            checkpoints=[0, 2],
+            prompts=16,
+            samples=16,
+            batches=4,
+            batch_size=8,
+            world=args.world,
+        )
     return dict(
+        world=args.world,
         num_train=args.num_train,
         steps=args.steps,
         checkpoints=args.checkpoints,
@@ -115,7 +136,7 @@ def train_and_snapshot(cfg: dict, seed: int, workdir: str):
                 observed.append((step, prompt_key(prompt), r))
             return super()._compute_advantages(rewards, batch)
 
-    model_path, train, _, reward = tiny_world(num_train=cfg["num_train"], num_test=8, seed=0)
+    model_path, train, _, reward = tiny_world(num_train=cfg["num_train"], num_test=8, seed=0, world=cfg["world"])
     wanted = set(cfg["checkpoints"])
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
@@ -182,6 +203,29 @@ def history_counts(keys: list[str], observed: list[tuple[int, str, float]], step
     return replay_counts(keys, observed, step, torch.zeros(len(keys), 2, dtype=torch.float64), discount)
 
 
+def window_rows(
+    keys: list[str], observed: list[tuple[int, str, float]], step: int, start: list[list[float]], window: int
+) -> list[list[float]]:
+    """Each prompt's rolling window at `step` (§1f): `start` plus the rewards the run observed before `step`."""
+    from trl_basis.advantages import rolling_row
+
+    rows = {k: list(row) for k, row in zip(keys, start, strict=True)}
+    for seen_at, key, reward in observed:
+        if seen_at < step and key in rows:
+            rows[key] = rolling_row(rows[key], reward, window)
+    return [rows[k] for k in keys]
+
+
+def window_table(rows: list[list[float]], min_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, G) values of the rows (NaN for rows with fewer than `min_samples` rewards) and the (P,) usable mask."""
+    from trl_basis.advantages import beta_grid, reference_values, usable_rows
+
+    usable = usable_rows(rows, min_samples)
+    width = max([len(r) for r in rows] + [1])
+    padded = [r + [math.nan] * (width - len(r)) if ok else [math.nan] * width for r, ok in zip(rows, usable)]
+    return reference_values(torch.tensor(padded, dtype=torch.float64), beta_grid()), torch.tensor(usable)
+
+
 # ----------------------------------------------------------------------------------------------- estimation
 def evaluate_batches(
     rewards: torch.Tensor,
@@ -190,10 +234,18 @@ def evaluate_batches(
     seed: int,
     spo: torch.Tensor,
     history: torch.Tensor,
+    windows: dict[str, tuple[torch.Tensor, torch.Tensor]],
 ) -> dict[str, object]:
     """Squared errors of every estimator on the same batches; `rewards` (P, M), `refs` (P, N), `spo` (P,), the
-    history counts `history` (P, 2)."""
-    from trl_basis.advantages import beta_grid, blend_with_history, calibrate_beta, reference_values
+    history counts `history` (P, 2), and `windows`: the (P, G) value table and (P,) usable mask of the rolling and
+    online rows."""
+    from trl_basis.advantages import (
+        beta_grid,
+        blend_with_history,
+        calibrate_beta,
+        reference_values,
+        with_batch_fallback,
+    )
 
     betas = beta_grid()
     table = reference_values(refs, betas)  # (P, G)
@@ -226,6 +278,9 @@ def evaluate_batches(
                     active.append(cal.num_active / size)
                 if fallback == "zero" and exact:
                     beta_exact.append(cal.beta.mean().item())
+        for key, (window_values, usable) in windows.items():  # §1f, with their default fallback "initial"
+            cal = calibrate_beta(r, window_values[idx], betas, fallback="initial")
+            estimates[key] = with_batch_fallback(cal.baseline, r, usable[idx])
         for key, est in estimates.items():
             per_batch[key].append(((est - truth).square() - noise).mean().item())
     mse = {key: sum(v) / len(v) for key, v in per_batch.items()}
@@ -292,6 +347,8 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
                 reduction(s, "refined_initial_exact"),
                 reduction(s, "spo"),
                 reduction(s, "refined_history"),
+                reduction(s, "rolling"),
+                reduction(s, "online"),
                 f"{res['delta_g8']:+.4f} ± {2 * res['delta_g8_se']:.4f}",
                 "yes" if res["mse"]["refined_zero"] < res["mse"]["group8"] else "no",
             ]
@@ -313,13 +370,15 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
             "refined initial exact vs R++",
             "SPO tracker vs R++",
             "refined + history vs R++",
+            "rolling vs R++",
+            "online vs R++",
             "Delta vs G=8 (±2SE)",
             "refined zero < G=8",
         ],
         rows,
     )
     setup = (
-        f"Tiny model, arithmetic task; BASIS trained {cfg['steps']} steps x {cfg['batch_size']} prompts x 1 "
+        f"Tiny world {cfg['world']!r}; BASIS trained {cfg['steps']} steps x {cfg['batch_size']} prompts x 1 "
         f"completion, lr {LEARNING_RATE:g} constant, seed {meta['seed']}. {meta['kept']} of {cfg['num_train']} training prompts "
         f"kept by the constant-reference filter (N = 8 reference rewards from the initial model); P = "
         f"{cfg['prompts']} of them, M = {cfg['samples']} samples per prompt and checkpoint (1 rollout + "
@@ -335,13 +394,19 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
     below = sum(results[s]["mse"]["refined_zero"] < results[s]["mse"]["group8"] for s in steps)
     below_spo = sum(results[s]["mse"]["refined_zero"] < results[s]["mse"]["spo"] for s in steps)
     hist_below = sum(results[s]["mse"]["refined_history"] < results[s]["mse"]["group8"] for s in steps)
+    roll_below = sum(results[s]["mse"]["rolling"] < results[s]["mse"]["group8"] for s in steps)
+    online_below = sum(results[s]["mse"]["online"] < results[s]["mse"]["group8"] for s in steps)
+    step0 = steps[0]
+    ratio0 = results[step0]["mse"]["refined_zero"] / results[step0]["mse"]["loo"]
     tail = [sum(train_betas[i : i + 20]) / len(train_betas[i : i + 20]) for i in (0, max(0, len(train_betas) - 20))]
     summary = (
         f"\n\nSummary: BASIS refined (fallback zero, normal calibration; the trainer's default) changes the MSE by "
         f"{mean_red:+.1f}% vs REINFORCE++ on average over the checkpoints after step 0 (paper: -69%), is below "
         f"the group mean with G = 8 at {below} of {len(steps)} checkpoints (paper: below), and below SPO's tracker "
         f"at {below_spo} of {len(steps)}. With its own history (basis_history, §1e) BASIS is below G = 8 at "
-        f"{hist_below} of {len(steps)} checkpoints. The trainer's beta_t averaged {tail[0]:.2f} over its first 20 steps and "
+        f"{hist_below} of {len(steps)} checkpoints, with rolling values (§1f) at {roll_below} of {len(steps)}, with "
+        f"online values at {online_below} of {len(steps)}. At step {step0} BASIS refined's MSE is {ratio0:.2f}x "
+        f"REINFORCE++'s (paper: 0.31x). The trainer's beta_t averaged {tail[0]:.2f} over its first 20 steps and "
         f"{tail[1]:.2f} over its last 20 (paper: from the top of the grid down to about 0.4).\n\n"
         "Columns: *value drift since step 0* = mean_i (p_i(t) - p_i(0))^2 over the P prompts (p = pass rate from "
         "the M samples, noise-corrected); *one-factor floor* = min_c mean_i (p_i(t) - c p_i(0))^2, the error that "
@@ -381,6 +446,8 @@ def plot(results: dict[int, dict], train_betas: list[float], path: Path) -> None
         "refined_initial": "C1--v",
         "refined_zero_exact": "C4:x",
         "refined_initial_exact": "C5-.+",
+        "rolling": "C8-h",
+        "online": "C7--d",
     }
     for key, label in ESTIMATORS:
         ax.plot(steps, [results[s]["mse"][key] for s in steps], styles[key], label=label)
@@ -423,6 +490,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     parser.add_argument("--samples", type=int, default=144)
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     cfg = settings(args)
@@ -445,7 +513,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     gen = torch.Generator().manual_seed(args.seed + 1)
     batch_indices = [torch.randperm(cfg["prompts"], generator=gen)[: cfg["batch_size"]] for _ in range(cfg["batches"])]
 
-    model, tokenizer = load_tiny()
+    model, tokenizer = load_tiny(world=args.world)
     results: dict[int, dict] = {}
     means: dict[int, torch.Tensor] = {}  # per-prompt mean reward of the M samples at each checkpoint
     noise: dict[int, torch.Tensor] = {}  # its sampling variance (unbiased estimate)
@@ -474,6 +542,10 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
             seed=args.seed + 2,
             spo=spo_values(refs, keys, observed, step),
             history=history_counts(keys, observed, step),
+            windows={
+                "rolling": window_table(window_rows(keys, observed, step, refs.tolist(), refs.shape[1]), 2),
+                "online": window_table(window_rows(keys, observed, step, [[] for _ in keys], refs.shape[1]), 2),
+            },
         )
         res["pass_rate"] = rewards.mean().item()
         means[step], noise[step] = rewards.mean(dim=1), rewards.var(dim=1) / rewards.shape[1]
@@ -493,12 +565,14 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         threads=torch.get_num_threads(),
     )
     body = report(results, train_betas, cfg, meta)
-    command = "python benchmarks/value_mse.py" + (" --quick" if args.quick else "")
-    write_results("value_mse", "Value-estimation MSE (BASIS paper, Figs. 2-3)", command, body, quick=args.quick)
+    command = "python benchmarks/value_mse.py" + (" --quick" if args.quick else "") + f" --world {args.world}"
+    name = results_name("value_mse", args.world)
+    title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {args.world!r}"
+    write_results(name, title, command, body, quick=args.quick)
     if args.quick:
         png = Path(tempfile.mkdtemp(prefix="value_mse_")) / "value_mse.png"
     else:
-        png = RESULTS_DIR / "value_mse.png"
+        png = RESULTS_DIR / f"{name}.png"
     plot(results, train_betas, png)
     print(f"plot: {png}")
     return results
