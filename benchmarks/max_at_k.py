@@ -280,10 +280,47 @@ def pass_notes(curves: dict, ks_show) -> list[str]:
             se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
             cells.append(f"pass@{k} {statistics.mean(diffs):+.4f} ± {se:.4f}")
         lines.append(f"  - {label}: " + ", ".join(cells))
+    grpo = curves.get("GRPO (grpo)")
+    if grpo:
+        lines.append(
+            "- pass@k minus GRPO's, paired by seed, mean ± standard error (a gap beyond 2 s.e. is a difference):"
+        )
+        for label, runs in curves.items():
+            if not label.startswith("MaxPO") or len(runs) != len(grpo):
+                continue
+            cells = []
+            for k in ks_show:
+                diffs = [a[k] - b[k] for a, b in zip(runs, grpo, strict=True)]
+                se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+                cells.append(f"pass@{k} {statistics.mean(diffs):+.4f} ± {se:.4f}")
+            lines.append(f"  - {label}: " + ", ".join(cells))
     return lines
 
 
 # ---------------------------------------------------------------------------------------------- (b) pass@k
+def adam_variance_proxy_callback(proxies: list[float]):
+    """The MaxPO paper's gradient-variance proxy during training: Adam's bias-corrected second moment minus its
+    squared first moment, summed over every parameter, Σ (v̂ − m̂²), recorded after each optimizer step."""
+    from transformers import TrainerCallback
+
+    class AdamVarianceProxy(TrainerCallback):
+        def on_step_end(self, args, state, control, optimizer=None, **kwargs):
+            total = 0.0
+            for group in optimizer.param_groups:
+                beta1, beta2 = group["betas"]
+                for param in group["params"]:
+                    st = optimizer.state.get(param, {})
+                    if "exp_avg" not in st:
+                        continue
+                    t = float(st["step"])
+                    m = st["exp_avg"] / (1 - beta1**t)
+                    v = st["exp_avg_sq"] / (1 - beta2**t)
+                    total += (v - m.square()).sum().item()
+            proxies.append(total)
+
+    return AdamVarianceProxy()
+
+
 def train_estimator(estimator: str, k: int, group: int, seed: int, opts, world):
     from transformers import PrinterCallback
 
@@ -305,9 +342,13 @@ def train_estimator(estimator: str, k: int, group: int, seed: int, opts, world):
     )
     trainer = MaxPOTrainer(path, [reward], args=args, train_dataset=train)
     trainer.remove_callback(PrinterCallback)
+    proxies: list[float] = []
+    trainer.add_callback(adam_variance_proxy_callback(proxies))
     w0, c0 = time.perf_counter(), time.process_time()
     trainer.train()
-    return trainer.model.eval(), time.perf_counter() - w0, time.process_time() - c0
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    second_half = proxies[len(proxies) // 2 :] or proxies
+    return trainer.model.eval(), wall, cpu, statistics.mean(second_half)
 
 
 def pass_at_k(model, tokenizer, test, reward, opts) -> dict[int, float]:
@@ -444,12 +485,14 @@ def main(argv: list[str] | None = None) -> int:
     # (b) first: it produces the trained checkpoint for (a).
     curves: dict[str, list[dict[int, float]]] = {"base model": [pass_at_k(base, tokenizer, test, reward, opts)]}
     times: dict[str, list[tuple[float, float]]] = {}
+    proxies: dict[str, list[float]] = {}  # Adam's Σ(v̂ − m̂²), mean over the second half of each run
     trained_checkpoint = None
     for seed in opts.seeds:
         for label, (estimator, k, group) in TRAIN_ESTIMATORS.items():
             if k >= group or (opts.train_prompts_per_step * opts.group) % group:
                 continue  # --quick or a custom --group: this K does not fit
-            model, wall, cpu = train_estimator(estimator, k, group, seed, opts, world)
+            model, wall, cpu, proxy = train_estimator(estimator, k, group, seed, opts, world)
+            proxies.setdefault(label, []).append(proxy)
             curve = pass_at_k(model, tokenizer, test, reward, opts)
             curves.setdefault(label, []).append(curve)
             times.setdefault(label, []).append((wall, cpu))
@@ -479,23 +522,32 @@ def main(argv: list[str] | None = None) -> int:
 
     # Tables.
     ks_show = sorted({1, 2, 4, 8, 16} & set(curves["base model"][0]))
-    headers = ["model", "seeds"] + [f"pass@{k}" for k in ks_show] + ["train wall s", "train CPU s"]
+    headers = (
+        ["model", "seeds"]
+        + [f"pass@{k}" for k in ks_show]
+        + ["train wall s", "train CPU s", "Adam Σ(v̂ − m̂²) (2nd half)"]
+    )
     rows = []
     for label, runs in curves.items():
         cells = []
         for k in ks_show:
             vals = [c[k] for c in runs]
             cells.append(
-                f"{statistics.mean(vals):.4f}" + (f" ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else "")
+                f"{statistics.mean(vals):.4f}"
+                + (f" ± {statistics.stdev(vals) / len(vals) ** 0.5:.4f}" if len(vals) > 1 else "")
             )
         t = times.get(label)
         rows.append(
             [label, len(runs)]
             + cells
             + (
-                [f"{statistics.mean(w for w, _ in t):.0f}", f"{statistics.mean(c for _, c in t):.0f}"]
+                [
+                    f"{statistics.mean(w for w, _ in t):.0f}",
+                    f"{statistics.mean(c for _, c in t):.0f}",
+                    f"{statistics.mean(proxies[label]):.4g}",
+                ]
                 if t
-                else ["-", "-"]
+                else ["-", "-", "-"]
             )
         )
     pass_table = markdown_table(headers, rows)
@@ -529,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
         "on K (its rows repeat, compared with L2O at each K) and estimates ∇pass@1, not ∇max@K.\n\n"
         + var_table
         + f"\n\n![gradient variance]({results_name(NAME, opts.world)}_variance.png)\n"
-        "\n## (b) pass@k after equal-compute training (mean ± std over seeds)\n\n"
+        "\n## (b) pass@k after equal-compute training (mean ± standard error over seeds)\n\n"
         + pass_table
         + "\n\nSeed-mean pass@k for every k:\n\n"
         + full_table

@@ -183,11 +183,14 @@ HELD_OUT_POOL = 1000
 
 def held_out_expressions(levels, validation_prompts: int, seed: int) -> set[str]:
     """Every expression the SFT stream must skip: the test splits of ``make_arithmetic_dataset`` (seeds
-    ``HELD_OUT_SEEDS``, up to ``HELD_OUT_POOL`` prompts, on ``levels`` and on all levels) and the validation
+    ``HELD_OUT_SEEDS``, up to ``HELD_OUT_POOL`` prompts, on ``levels``, on each of them alone and on all levels) and
+    the validation
     problems of the stopping rule (seed ``seed + 1``)."""
     expressions: set[str] = set()
+    # The task's levels together, each alone (a world may test on one of them, e.g. the hard slice), and all levels.
+    level_sets = {tuple(levels), tuple(DIFFICULTY_LEVELS), *((level,) for level in levels)}
     for data_seed in HELD_OUT_SEEDS:
-        for lv in {tuple(levels), tuple(DIFFICULTY_LEVELS)}:
+        for lv in level_sets:
             expressions |= _test_expressions(HELD_OUT_POOL, data_seed, lv)
     return expressions | _test_expressions(validation_prompts, seed + 1, tuple(levels))
 
@@ -272,6 +275,7 @@ def accuracy_report(model, tokenizer, dataset, num_samples: int, seed: int) -> d
     for rate, level in zip(rates, difficulties, strict=True):
         by_level[level].append(rate)
     histogram = Counter(pass_rate_bin(rate) for rate in rates)
+    low, high = spread_fractions(rates)
     return {
         "num_prompts": len(rates),
         "samples_per_prompt": num_samples,
@@ -279,6 +283,10 @@ def accuracy_report(model, tokenizer, dataset, num_samples: int, seed: int) -> d
         "accuracy_by_difficulty": {int(k): sum(v) / len(v) for k, v in sorted(by_level.items())},
         "prompts_by_difficulty": {int(k): len(v) for k, v in sorted(by_level.items())},
         "pass_rate_histogram": {label: histogram[label] for label in PASS_RATE_BINS},
+        # pass@n with n = num_samples: a prompt counts when any of its samples is right (exact for n samples).
+        "pass_at_n_by_difficulty": {int(k): sum(r > 0 for r in v) / len(v) for k, v in sorted(by_level.items())},
+        "fraction_low_band": low,
+        "fraction_high_band": high,
         "fraction_all_wrong": sum(r == 0 for r in rates) / len(rates),
         "fraction_all_right": sum(r == 1 for r in rates) / len(rates),
         "sampling_seconds": sampling_seconds,

@@ -13,9 +13,11 @@ import torch
 from trl_basis.tasks import (
     DEFAULT_DIFFICULTIES,
     DIFFICULTY_LEVELS,
+    WORLDS,
     arithmetic_reward,
     evaluate_expression,
     extract_final_integer,
+    get_world,
     make_arithmetic_dataset,
     make_arithmetic_problem,
     math_verify_reward,
@@ -129,24 +131,25 @@ def _load_training_script():
     return module
 
 
-def test_held_out_prompts_never_in_sft_stream_or_rl_train_split():
-    """Replay the shipped model's SFT stream (every problem of every step it trained) from its training_info.json:
-    no held-out problem of the default task (the main job's, the benchmarks' and the notebooks' test splits) is in
+@pytest.mark.parametrize("world", list(WORLDS))
+def test_held_out_prompts_never_in_sft_stream_or_rl_train_split(world):
+    """Replay the world's model's SFT stream (every problem of every step it trained) from its training_info.json:
+    no held-out problem of the world's task (the main job's, the benchmarks' and the notebooks' test splits) is in
     it, and none is in the RL train split either."""
     import json
     from pathlib import Path
 
     script = _load_training_script()
-    info = json.loads((Path(tiny_model_path()) / "training_info.json").read_text())
+    info = json.loads((Path(tiny_model_path(world)) / "training_info.json").read_text())
     args = info["args"]
     levels = tuple(args["levels"])
-    assert levels == DEFAULT_DIFFICULTIES
+    assert set(get_world(world).difficulties) <= set(levels)
     held_out = script.held_out_expressions(levels, args["eval_prompts"], info["seed"])
     stream = script.ProblemStream(seed=info["seed"] + 2, exclude=held_out, levels=levels)
     seen = {next(stream).expression for _ in range(info["stopped_at_step"] * args["batch_size"])}
-    assert len(seen) > 10_000  # the replay really covers the stream (level 3 has ~19,000 distinct problems)
+    assert len(seen) > 10_000  # the replay really covers the stream
     for seed in (0, 1, 2):
-        data = make_arithmetic_dataset(num_train=4000, num_test=256, seed=seed)
+        data = make_arithmetic_dataset(num_train=4000, num_test=256, seed=seed, world=world)
         test = {p[-1]["content"].rstrip("=") for p in data["test"]["prompt"]}
         train = {p[-1]["content"].rstrip("=") for p in data["train"]["prompt"]}
         assert len(test) == 256
@@ -156,6 +159,18 @@ def test_held_out_prompts_never_in_sft_stream_or_rl_train_split():
     # The check has teeth: without the exclusion, the same stream does hit held-out problems.
     unfiltered = script.ProblemStream(seed=info["seed"] + 2, exclude=set(), levels=levels)
     assert {next(unfiltered).expression for _ in range(len(seen))} & held_out
+
+
+def test_worlds_select_their_model_and_levels():
+    assert tiny_model_path() == tiny_model_path("level3")
+    assert tiny_model_path("mixed") == tiny_model_path("hard") != tiny_model_path()
+    for name, world in WORLDS.items():
+        ds = make_arithmetic_dataset(num_train=30, num_test=30, world=name)
+        assert set(ds["test"]["difficulty"]) == set(world.difficulties)
+    with pytest.raises(ValueError, match="unknown world 'tiny'; the shipped worlds are 'level3', 'mixed', 'hard'"):
+        tiny_model_path("tiny")
+    with pytest.raises(ValueError, match=r"world 'mixed' has difficulties \(2, 3, 4\)"):
+        make_arithmetic_dataset(world="mixed", difficulties=(3,))
 
 
 # --------------------------------------------------------------------------------------------------------------------
