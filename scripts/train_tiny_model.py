@@ -331,7 +331,8 @@ def spread_fractions(rates: list[float]) -> tuple[float, float]:
 
 def should_stop(accuracy: float, low: float, high: float, args) -> bool:
     """The stopping rule: mean accuracy reached ``--target-accuracy`` or, with ``--target-spread F``, at least a
-    fraction F of the validation prompts lies in each band (``spread_fractions``)."""
+    fraction F of the validation prompts lies in each band (``spread_fractions``). With ``--target-spread``, a run
+    that never meets the rule keeps the evaluation with the largest min(low, high) fraction."""
     if args.target_spread is not None:
         return low >= args.target_spread and high >= args.target_spread
     return accuracy >= args.target_accuracy
@@ -342,11 +343,26 @@ def _display_path(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
+def _init_info(path: Path | None) -> dict | None:
+    """What the run started from: the folder (relative to the repository) and the SHA-256 of its weights."""
+    if path is None:
+        return None
+    import hashlib
+
+    weights = Path(path) / "model.safetensors"
+    return {"path": _display_path(Path(path)), "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+
+
 def train(args) -> None:
     torch.manual_seed(args.seed)
     random.seed(args.seed)
     tokenizer = build_tokenizer()
-    model = build_model(tokenizer, args)
+    if args.init_from is not None:  # continue from a shipped model (the mixed world starts from the level-3 one)
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(args.init_from)
+    else:
+        model = build_model(tokenizer, args)
     num_params = sum(p.numel() for p in model.parameters())
     print(f"model: {num_params:,} parameters, vocab {len(tokenizer)}", flush=True)
 
@@ -371,6 +387,7 @@ def train(args) -> None:
     val_questions = [p[-1]["content"] for p in validation["prompt"]]
     val_answers = list(validation["answer"])
     history = []
+    best_spread: tuple[float, int, dict | None] = (-1.0, 0, None)
     start = time.perf_counter()
     stopped_at = args.max_steps
     for step in range(1, args.max_steps + 1):
@@ -413,6 +430,13 @@ def train(args) -> None:
             if should_stop(acc, low, high, args):
                 stopped_at = step
                 break
+            if args.target_spread is not None and min(low, high) > best_spread[0]:
+                # Keep the most spread model so far: used if no evaluation meets the rule by --max-steps.
+                best_spread = (min(low, high), step, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    else:
+        if best_spread[2] is not None:  # the rule was never met: keep the evaluation closest to it
+            model.load_state_dict(best_spread[2])
+            stopped_at = best_spread[1]
     wall = time.perf_counter() - start
     print(f"stopped at step {stopped_at} after {wall:.0f}s", flush=True)
 
@@ -422,6 +446,7 @@ def train(args) -> None:
     tokenizer.save_pretrained(output_dir)
     info = {
         "seed": args.seed,
+        "init_from": _init_info(args.init_from),
         "stopped_at_step": stopped_at,
         "train_wall_seconds": round(wall, 1),
         "num_parameters": num_params,
@@ -487,6 +512,9 @@ def parse_args(argv=None):
     parser.add_argument("--test-size", type=int, default=200, help="size of the canonical test split (seed 0)")
     parser.add_argument("--report-samples", type=int, default=16, help="samples per prompt in --evaluate-only")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (results are seeded per count)")
+    parser.add_argument(
+        "--init-from", type=Path, default=None, help="continue from this model folder instead of a fresh model"
+    )
     parser.add_argument("--evaluate-only", action="store_true", help="only print the report of the saved model")
     return parser.parse_args(argv)
 

@@ -100,7 +100,7 @@ def test_no_arguments_means_basis_on_the_tiny_task_on_cpu():
 def test_world_picks_the_model_levels_and_output_folder():
     script_args, args, model_args = cli.parse("train", ["--world", "mixed"])
     assert model_args.model_name_or_path == tiny_model_path("mixed")
-    assert script_args.task_difficulties == [2, 3, 4]
+    assert script_args.task_difficulties == [3, 4]
     assert args.output_dir == os.path.join("outputs", "trl-basis-tiny-mixed")
     script_args, _, model_args = cli.parse("train", ["--world", "hard", "--trainer", "maxpo"])
     assert model_args.model_name_or_path == tiny_model_path("mixed") and script_args.task_difficulties == [4]

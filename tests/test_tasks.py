@@ -140,14 +140,25 @@ def test_held_out_prompts_never_in_sft_stream_or_rl_train_split(world):
     from pathlib import Path
 
     script = _load_training_script()
+    root = Path(__file__).resolve().parents[1]
     info = json.loads((Path(tiny_model_path(world)) / "training_info.json").read_text())
     args = info["args"]
     levels = tuple(args["levels"])
     assert set(get_world(world).difficulties) <= set(levels)
-    held_out = script.held_out_expressions(levels, args["eval_prompts"], info["seed"])
-    stream = script.ProblemStream(seed=info["seed"] + 2, exclude=held_out, levels=levels)
-    seen = {next(stream).expression for _ in range(info["stopped_at_step"] * args["batch_size"])}
+    seen, held_out = (
+        _replay_sft_stream(script, info),
+        script.held_out_expressions(levels, args["eval_prompts"], info["seed"]),
+    )
     assert len(seen) > 10_000  # the replay really covers the stream
+    start = info.get("init_from")
+    while start is not None:  # the model it started from trained on its own stream: replay that one too
+        import hashlib
+
+        weights = root / start["path"] / "model.safetensors"
+        assert hashlib.sha256(weights.read_bytes()).hexdigest() == start["sha256"], "the starting model changed"
+        earlier = json.loads((root / start["path"] / "training_info.json").read_text())
+        seen |= _replay_sft_stream(script, earlier)
+        start = earlier.get("init_from")
     for seed in (0, 1, 2):
         data = make_arithmetic_dataset(num_train=4000, num_test=256, seed=seed, world=world)
         test = {p[-1]["content"].rstrip("=") for p in data["test"]["prompt"]}
@@ -161,6 +172,15 @@ def test_held_out_prompts_never_in_sft_stream_or_rl_train_split(world):
     assert {next(unfiltered).expression for _ in range(len(seen))} & held_out
 
 
+def _replay_sft_stream(script, info: dict) -> set[str]:
+    """Every problem the SFT run described by `info` (a training_info.json) trained on."""
+    args = info["args"]
+    levels = tuple(args["levels"])
+    held_out = script.held_out_expressions(levels, args["eval_prompts"], info["seed"])
+    stream = script.ProblemStream(seed=info["seed"] + 2, exclude=held_out, levels=levels)
+    return {next(stream).expression for _ in range(info["stopped_at_step"] * args["batch_size"])}
+
+
 def test_worlds_select_their_model_and_levels():
     assert tiny_model_path() == tiny_model_path("level3")
     assert tiny_model_path("mixed") == tiny_model_path("hard") != tiny_model_path()
@@ -169,7 +189,7 @@ def test_worlds_select_their_model_and_levels():
         assert set(ds["test"]["difficulty"]) == set(world.difficulties)
     with pytest.raises(ValueError, match="unknown world 'tiny'; the shipped worlds are 'level3', 'mixed', 'hard'"):
         tiny_model_path("tiny")
-    with pytest.raises(ValueError, match=r"world 'mixed' has difficulties \(2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"world 'mixed' has difficulties \(3, 4\)"):
         make_arithmetic_dataset(world="mixed", difficulties=(3,))
 
 

@@ -55,7 +55,7 @@ class DataArguments(ScriptArguments):
             Seed of the built-in task.
         world (`str`, *optional*, defaults to `"level3"`):
             Shipped tiny world of the built-in task (`trl_basis.tasks.WORLDS`): `level3` (the level-3 model on
-            level 3), `mixed` (a model trained on levels 2-4, pass rates from near 0 to near 1) or `hard` (the mixed
+            level 3), `mixed` (a model trained further on levels 3-4, pass rates from near 0 to near 1) or `hard` (the mixed
             model on level 4). Sets the default model and `task_difficulties`.
         task_difficulties (`list[int]` or `None`, *optional*, defaults to `None`):
             Difficulty levels (1-6) of the built-in task; `None`: the world's levels (level 3 for `level3`), where

@@ -137,6 +137,19 @@ def _sample_problems(
     return problems
 
 
+def _world_test_split(num_test: int, seed: int, difficulties: tuple[int, ...]) -> list[ArithmeticProblem]:
+    """A multi-level world's held-out problems: the union of each level's OWN held-out split (an equal share of
+    ``num_test`` per level, each the test split of ``make_arithmetic_dataset(difficulties=(level,), seed=seed)``), so
+    that a problem held out at one level is held out in every world: each shipped model's SFT stream skipped the
+    single-level splits of its levels (``scripts/train_tiny_model.py``), including the models it started from."""
+    problems: list[ArithmeticProblem] = []
+    for i, level in enumerate(difficulties):
+        share = num_test // len(difficulties) + (i < num_test % len(difficulties))
+        problems += _sample_problems(random.Random(seed), share, (level,), exclude=set(), unique=True)
+    random.Random(seed).shuffle(problems)
+    return problems
+
+
 def make_arithmetic_dataset(
     num_train: int = 2000,
     num_test: int = 200,
@@ -168,8 +181,11 @@ def make_arithmetic_dataset(
     for d in difficulties:
         if d not in DIFFICULTY_LEVELS:
             raise ValueError(f"unknown difficulty {d!r}; known levels are {sorted(DIFFICULTY_LEVELS)}")
-    rng = random.Random(seed)
-    test = _sample_problems(rng, num_test, difficulties, exclude=set(), unique=True)
+    if world is not None and len(difficulties) > 1:
+        test, rng = _world_test_split(num_test, seed, difficulties), random.Random(f"{seed}/{difficulties}")
+    else:
+        rng = random.Random(seed)
+        test = _sample_problems(rng, num_test, difficulties, exclude=set(), unique=True)
     test_expressions = {p.expression for p in test}
     train = _sample_problems(rng, num_train, difficulties, exclude=test_expressions, unique=False)
 
