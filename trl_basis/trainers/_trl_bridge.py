@@ -107,15 +107,18 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
+        # Read the mode BEFORE TRL generates: its paged (continuous batching) path calls `model.train()` after
+        # generating, so a scoring pass in evaluation mode (the offline stage) would read as a training batch after.
+        training = self.model.training
         output = super()._generate_and_score_completions(inputs)
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if training else "eval"
         for name in self._dropped_metrics:  # TRL just appended one value of each
             values = self._metrics[mode].get(name)
             if values:
                 values.pop()
             if name in self._metrics[mode] and not self._metrics[mode][name]:
                 del self._metrics[mode][name]
-        if not self.model.training:  # evaluation keeps TRL's advantages: they only feed the eval loss
+        if not training:  # evaluation keeps TRL's advantages: they only feed the eval loss
             return output
         batch, self._gathered = self._gathered, None
         self._check_finite(batch.rewards_per_func)
