@@ -184,9 +184,10 @@ class BASISConfig(GRPOConfig):
             )
         self._check_basis_fields()
         warn_if_scale_rewards_set(self)
-        if self.basis_exact and self.generation_batch_size * int(os.environ.get("WORLD_SIZE", "1")) >= 1024:
+        if self.basis_exact and self.generation_batch_size >= 1024:  # already global: all processes, all steps
             warnings.warn(
-                f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per process "
+                f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per generation "
+                "batch (all processes together) "
                 f"and G = {self.basis_beta_num} temperatures it takes seconds per step on a CPU (12 s at B = 4096); "
                 "the default basis_exact=False is O(G·B) with an O(1/B) leak.",
                 UserWarning,
