@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--run-dir", default=None, help="output_dir (default: OUT/run)")
     parser.add_argument("--save-on-each-node", action="store_true")
     parser.add_argument("--exact-warnings", action="store_true", help="report basis_exact's cost warnings")
+    parser.add_argument("--interrupt-offline-after", type=int, default=None, help="stop after N offline batches")
     cli = parser.parse_args()
 
     from trl_basis import BASISConfig, BASISTrainer, MaxPOConfig, MaxPOTrainer
@@ -109,10 +110,18 @@ def main() -> None:
     trainer = recording(cls)(
         tiny_model_path(), [position_reward], args=args, train_dataset=data, peft_config=peft_config
     )
-    sampled = []
+    sampled, batches = [], []
     if cli.offline:  # record whether this rank ran the offline stage's sampling (a cache miss) or not (a hit)
-        sample = trainer._sample_reference_rewards
+        sample, score = trainer._sample_reference_rewards, trainer.sample_and_score
         trainer._sample_reference_rewards = lambda *a, **k: sampled.append(True) or sample(*a, **k)
+
+        def counted_score(examples):
+            if cli.interrupt_offline_after is not None and len(batches) >= cli.interrupt_offline_after:
+                raise RuntimeError("simulated interruption of the offline stage")
+            batches.append(len(examples))
+            return score(examples)
+
+        trainer.sample_and_score = counted_score
     before = full_snapshot(trainer, trainer.model)
     trainer.train(resume_from_checkpoint=cli.resume)
     after = full_snapshot(trainer, trainer.model_wrapped)
@@ -129,6 +138,7 @@ def main() -> None:
         "changed": [name for name in after if not torch.equal(before[name], after[name])],
         "estimator_state": trainer._estimator_state,
         "sampled": bool(sampled),
+        "offline_batches": len(batches),
         "reference_rewards": list(trainer.train_dataset["reference_rewards"]) if cli.trainer == "basis" else None,
         "global_step": trainer.state.global_step,
         "num_processes": trainer.accelerator.num_processes,

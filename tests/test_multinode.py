@@ -44,8 +44,10 @@ def single(out: Path, cache: Path, *args: str) -> dict:
     return json.loads((out / "rank0.json").read_text())
 
 
-def two_nodes(out: Path, caches: tuple[Path, Path], node_args: tuple[list[str], list[str]], *args: str) -> list[dict]:
-    """Start node 0 and node 1 (one process each) at the same time; return each rank's report."""
+def two_nodes(
+    out: Path, caches: tuple[Path, Path], node_args: tuple[list[str], list[str]], *args: str, fails: bool = False
+) -> list[dict]:
+    """Start node 0 and node 1 (one process each) at the same time; return each rank's report (none if `fails`)."""
     out.mkdir(parents=True)
     port, procs = free_port(), []
     for node in (0, 1):
@@ -63,6 +65,9 @@ def two_nodes(out: Path, caches: tuple[Path, Path], node_args: tuple[list[str], 
             if p.poll() is None:
                 p.kill()
     logs = [(out / f"node{node}.log").read_text()[-3000:] for node in (0, 1)]
+    if fails:
+        assert 0 not in codes, "the interrupted run did not stop"
+        return []
     assert codes == [0, 0], f"node 0:\n{logs[0]}\nnode 1:\n{logs[1]}"
     return [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
 
@@ -107,6 +112,7 @@ def test_basis_on_two_nodes_with_their_own_caches_and_output_folders(tmp_path):
 
     # (a) Cold caches on both nodes, checkpoints saved on each node into its own output folder. Only the main
     # process's cache is written.
+    assert reference["offline_batches"] == 4
     cold = two_nodes(
         tmp_path / "a",
         (c0, c1),
@@ -117,6 +123,7 @@ def test_basis_on_two_nodes_with_their_own_caches_and_output_folders(tmp_path):
         "--exact-warnings",
     )
     assert [rank["sampled"] for rank in cold] == [True, True]
+    assert [rank["offline_batches"] for rank in cold] == [2, 2]
     assert_matches_single(cold, reference)
     assert len(entries(c0)) == 1 and not entries(c1)
     # basis_exact's cost warning counts the global batch once (it is already global), and says so.
@@ -141,14 +148,19 @@ def test_basis_on_two_nodes_with_their_own_caches_and_output_folders(tmp_path):
     assert "ignoring the invalid reference-reward cache entry" in (tmp_path / "d" / "node0.log").read_text()
 
     # (c) Node 0 cold, node 1 warm; resumed from the checkpoints saved on each node, with the estimator's state file
-    # missing on node 1 only: every rank restores node 0's state.
-    warm1 = tmp_path / "cache-warm1"
+    # missing on node 1 only: every rank restores node 0's state. The offline stage is first interrupted after its
+    # first chunk (of two), then resumes from it.
+    warm1, cold0 = tmp_path / "cache-warm1", tmp_path / "cache-cold0"
     shutil.copytree(c0, warm1)
     (Path(per_node[1]) / "checkpoint-1" / "trl_basis_state.json").unlink()
     copy_weights_to_node1(per_node)
     resume = tuple(["--run-dir", d, "--resume", f"{d}/checkpoint-1"] for d in per_node)
-    cold_warm = two_nodes(tmp_path / "c", (tmp_path / "cache-cold0", warm1), resume, *BASIS)
+    two_nodes(tmp_path / "c-stopped", (cold0, warm1), resume, *BASIS, "--interrupt-offline-after", "1", fails=True)
+    assert len(list(cold0.glob("*.partial/chunk-*.json"))) == 1 and not entries(cold0)
+    cold_warm = two_nodes(tmp_path / "c", (cold0, warm1), resume, *BASIS)
     assert [rank["sampled"] for rank in cold_warm] == [True, True]
+    assert [rank["offline_batches"] for rank in cold_warm] == [1, 1], "the saved chunk was sampled again"
+    assert len(entries(cold0)) == 1 and not list(cold0.glob("*.partial"))
     assert_matches_single(cold_warm, reference, first_step=1)
     assert "could not be read" not in (tmp_path / "c" / "node1.log").read_text()
 
