@@ -14,21 +14,37 @@ import torch
 @contextlib.contextmanager
 def preserved_random_state() -> Iterator[None]:
     """Run the block, then put back every random stream training draws from: Python's `random`, numpy, torch's CPU
-    generator and every CUDA device's, even when the block raises.
+    generator and every accelerator device's (CUDA, XPU, MPS; `torch.manual_seed` seeds them all), even when the
+    block raises.
 
     A pass that draws only sometimes (the offline stage samples on a cache miss, not on a hit) would otherwise make
     the same seeded command train differently depending on the state of a cache.
     """
     python, numpy_state, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    devices = _device_states()
     try:
         yield
     finally:
         random.setstate(python)
         np.random.set_state(numpy_state)
         torch.set_rng_state(cpu)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
+        for module, state in devices:
+            if hasattr(module, "set_rng_state_all"):
+                module.set_rng_state_all(state)
+            else:
+                module.set_rng_state(state)
+
+
+def _device_states() -> list[tuple[object, object]]:
+    """(module, state) of each available accelerator's generators."""
+    states = []
+    for name in ("cuda", "xpu"):
+        module = getattr(torch, name, None)
+        if module is not None and module.is_available():
+            states.append((module, module.get_rng_state_all()))
+    if torch.backends.mps.is_available():
+        states.append((torch.mps, torch.mps.get_rng_state()))
+    return states
 
 
 def derived_seed(*parts: object) -> int:
