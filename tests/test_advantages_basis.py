@@ -491,3 +491,22 @@ def test_calibrate_beta_accepts_rewards_that_require_grad():
     got = calibrate_beta(rewards.clone().requires_grad_(True), table, betas)
     assert got.beta == expected.beta
     torch.testing.assert_close(got.baseline, expected.baseline)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r, v, b: calibrate_beta(r, v, b, epsilon=1e-17),
+        lambda r, v, b: calibrate_beta(r, v, b, epsilon=1e-17, exact=True),
+        lambda r, v, b: basis_baseline(r, v[:, 0], epsilon=1e-17),
+    ],
+    ids=["calibrate_beta", "calibrate_beta-exact", "basis_baseline"],
+)
+def test_an_epsilon_below_float64_resolution_is_refused_not_a_nan_baseline(call):
+    """1 - 1e-17 == 1 in float64: a value-1 row would stay active and divide by 1 - v = 0 (a NaN baseline)."""
+    rewards = t64([1.0, 0.0, 1.0, 0.0])
+    table = t64([[1.0] * 4, [0.3] * 4, [0.6] * 4, [0.5] * 4])
+    with pytest.raises(ValueError, match=r"`epsilon` .*float64") as info:
+        call(rewards, table, beta_grid(4))
+    assert "\n" not in str(info.value)
+    assert not torch.isnan(calibrate_beta(rewards, table, beta_grid(4), epsilon=1e-15).baseline).any()

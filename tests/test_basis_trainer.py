@@ -88,9 +88,9 @@ def test_lora_trains_only_the_adapter(tmp_path):
 class CountingBASISTrainer(BASISTrainer):
     samplings = 0
 
-    def _sample_reference_rewards(self, dataset):
+    def _sample_reference_rewards(self, dataset, **kwargs):
         type(self).samplings += 1
-        return super()._sample_reference_rewards(dataset)
+        return super()._sample_reference_rewards(dataset, **kwargs)
 
 
 @pytest.mark.slow

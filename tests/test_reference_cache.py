@@ -52,13 +52,16 @@ def _write(path: Path, text: str) -> None:
         ('{"reference_rewards": [[7.0, -2.0], [0.0, 3.0]]}', "holds 7.0, outside [0, 1]"),
         ('{"reference_rewards": [[0.0, 1.0]]}', "it holds 1 prompts, not 2"),
         ('{"reference_rewards": [0.5, 0.5]}', "is 0.5 (float), not a list"),
+        # Rows of another length were sampled with another num_reference_samples: never use them.
+        ('{"reference_rewards": [[0.0, 1.0], [1.0]]}', "row 1 holds 1 rewards, not num_reference_samples=2"),
+        ('{"reference_rewards": [[0.0, 1.0, 1.0], [1.0, 0.0, 0.0]]}', "row 0 holds 3 rewards, not"),
     ],
 )
 def test_an_invalid_cache_entry_is_reported_and_never_used(tmp_path, capsys, content, reason):
     from trl_basis.reference_cache import load_cached_rewards
 
     _write(tmp_path / "key.json", content)
-    assert load_cached_rewards(str(tmp_path), "key", 2) is None
+    assert load_cached_rewards(str(tmp_path), "key", 2, num_samples=2) is None
     err = capsys.readouterr().err.strip()
     assert err.startswith("[trl_basis] warning: ignoring the invalid reference-reward cache entry")
     assert reason in err and err.endswith("recomputing it.") and "\n" not in err
@@ -68,7 +71,7 @@ def test_a_valid_cache_entry_round_trips(tmp_path):
     from trl_basis.reference_cache import load_cached_rewards, save_cached_rewards
 
     save_cached_rewards(str(tmp_path / "c"), "key", [[0.0, 1.0], [1.0, None]], {"meta": 1})
-    got = load_cached_rewards(str(tmp_path / "c"), "key", 2)
+    got = load_cached_rewards(str(tmp_path / "c"), "key", 2, num_samples=2)
     assert got[0] == [0.0, 1.0] and got[1][0] == 1.0 and got[1][1] != got[1][1]  # None comes back as NaN
     assert [p.name for p in (tmp_path / "c").iterdir()] == ["key.json"]  # no temporary left behind
 

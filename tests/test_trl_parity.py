@@ -211,6 +211,18 @@ def test_train_config_scenario(name, scenario, tmp_path):
 
 
 @pytest.mark.parametrize("name", ALL)
+def test_train_with_transformers_continuous_batching(name, tmp_path):
+    """TRL's paged generation path. It leaves the model in training mode after generating, which BASIS's offline
+    stage (generation in evaluation mode, before the reference column exists) must not mistake for a training
+    batch."""
+    args = make_args(name, tmp_path, use_transformers_continuous_batching=True)
+    trainer = build(name, tmp_path, args=args)
+    train_and_check(trainer)
+    if name == "basis":
+        assert len(trainer.train_dataset["reference_rewards"][0]) == 2  # the offline stage ran, on the paged path
+
+
+@pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("scale_rewards", [False, "group", "batch", True, "none"])
 def test_train_scale_rewards(name, scale_rewards, tmp_path):
     # BASIS and MaxPO scale by `advantage_scaling` and warn that `scale_rewards` has no effect (tested elsewhere).

@@ -12,6 +12,7 @@ import json
 import math
 import numbers
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterable
@@ -95,11 +96,33 @@ def _warn(message: str) -> None:
     print(f"\n[trl_basis] warning: {message}", file=sys.stderr, flush=True)
 
 
-def load_cached_rewards(cache_dir: str | None, key: str, num_rows: int) -> list[list[float]] | None:
+def _rows_problem(rows: Any, num_rows: int, num_samples: int | None) -> str | None:
+    """Why `rows` is not `num_rows` valid rows of `num_samples` reference rewards each (None: it is)."""
+    problem = reference_rewards_problem(rows, "reference_rewards")
+    if problem is None and not isinstance(rows, list):
+        problem = "it is not a list of rows"
+    if problem is None and len(rows) != num_rows:
+        problem = f"it holds {len(rows)} prompts, not {num_rows}"
+    if problem is None and num_samples is not None:
+        # Rows of another length were sampled with another num_reference_samples (or were cut short).
+        wrong = next((i for i, row in enumerate(rows) if len(row) != num_samples), None)
+        if wrong is not None:
+            problem = f"row {wrong} holds {len(rows[wrong])} rewards, not num_reference_samples={num_samples}"
+    return problem
+
+
+def _as_floats(rows: list[list[Any]]) -> list[list[float]]:
+    return [[math.nan if v is None else float(v) for v in row] for row in rows]
+
+
+def load_cached_rewards(
+    cache_dir: str | None, key: str, num_rows: int, num_samples: int | None = None
+) -> list[list[float]] | None:
     """The cached `(P, N)` reference rewards for `key`, or None when absent or invalid.
 
-    An entry that cannot be read or fails validation (truncated, not JSON, wrong shape, values outside [0, 1]) is
-    reported in one warning line and ignored: the caller recomputes it, never uses it.
+    An entry that cannot be read or fails validation (truncated, not JSON, wrong shape, rows of another length than
+    `num_samples`, values outside [0, 1]) is reported in one warning line and ignored: the caller recomputes it,
+    never uses it.
     """
     if cache_dir is None:
         return None
@@ -110,17 +133,78 @@ def load_cached_rewards(cache_dir: str | None, key: str, num_rows: int) -> list[
         with open(path) as f:
             entry = json.load(f)
         rewards = entry["reference_rewards"] if isinstance(entry, dict) else None
-        problem = reference_rewards_problem(rewards, "reference_rewards")
-        if problem is None and not isinstance(rewards, list):
-            problem = "it is not a list of rows"
-        if problem is None and len(rewards) != num_rows:
-            problem = f"it holds {len(rewards)} prompts, not {num_rows}"
+        problem = _rows_problem(rewards, num_rows, num_samples)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError) as err:
         problem = f"it cannot be read ({type(err).__name__})"
     if problem is not None:
         _warn(f"ignoring the invalid reference-reward cache entry {path}: {problem}; recomputing it.")
         return None
-    return [[math.nan if v is None else float(v) for v in row] for row in rewards]
+    return _as_floats(rewards)
+
+
+# ---------------------------------------------------------------------------------------------- partial progress
+def partial_dir(cache_dir: str, key: str) -> str:
+    """Folder of the completed chunks of an offline stage that has not finished yet (next to its future entry)."""
+    return os.path.join(os.path.expanduser(cache_dir), f"{key}.partial")
+
+
+def save_partial_rewards(cache_dir: str, key: str, indices: list[int], rows: list[list[float]]) -> None:
+    """Save one completed chunk of the offline stage atomically: the prompt indices and their rewards. A failed
+    write is a warning: the stage goes on, it only loses the ability to resume from this chunk."""
+    folder = partial_dir(cache_dir, key)
+    path = os.path.join(folder, f"chunk-{indices[0]:09d}.json")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        write_json_atomically(path, {"indices": indices, "reference_rewards": rows})
+    except OSError as err:
+        _warn(f"could not save the offline-stage chunk {path} ({type(err).__name__}: {err}).")
+
+
+def load_partial_rewards(cache_dir: str | None, key: str, num_rows: int, num_samples: int) -> dict[int, list[float]]:
+    """The rows an interrupted offline stage completed: prompt index -> its `num_samples` rewards.
+
+    Each chunk is validated like a cache entry (readable, indices in range and not repeated, one valid row of
+    `num_samples` rewards per index); an invalid chunk is reported in one warning line and ignored, so its prompts
+    are sampled again.
+    """
+    if cache_dir is None or not os.path.isdir(partial_dir(cache_dir, key)):
+        return {}
+    done: dict[int, list[float]] = {}
+    folder = partial_dir(cache_dir, key)
+    for name in sorted(os.listdir(folder)):
+        if not (name.startswith("chunk-") and name.endswith(".json")):
+            continue  # e.g. the temporary of a write that was interrupted
+        path = os.path.join(folder, name)
+        try:
+            with open(path) as f:
+                entry = json.load(f)
+            indices = entry["indices"] if isinstance(entry, dict) else None
+            rows = entry["reference_rewards"] if isinstance(entry, dict) else None
+            problem = _indices_problem(indices, num_rows, done)
+            if problem is None:
+                problem = _rows_problem(rows, len(indices), num_samples)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError) as err:
+            problem = f"it cannot be read ({type(err).__name__})"
+        if problem is not None:
+            _warn(f"ignoring the invalid offline-stage chunk {path}: {problem}; its prompts are sampled again.")
+            continue
+        done.update(zip(indices, _as_floats(rows), strict=True))
+    return done
+
+
+def _indices_problem(indices: Any, num_rows: int, done: dict[int, Any]) -> str | None:
+    if not isinstance(indices, list) or not indices:
+        return "it holds no list of prompt indices"
+    if any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < num_rows for i in indices):
+        return f"its prompt indices are not all whole numbers in [0, {num_rows})"
+    if len(set(indices)) != len(indices) or any(i in done for i in indices):
+        return "it repeats prompt indices"
+    return None
+
+
+def clear_partial_rewards(cache_dir: str, key: str) -> None:
+    """Remove the chunks once the whole entry is written (they are a subset of it)."""
+    shutil.rmtree(partial_dir(cache_dir, key), ignore_errors=True)
 
 
 def cache_is_writable(cache_dir: str | None) -> bool:

@@ -87,6 +87,12 @@ def check_epsilon(epsilon, name: str = "epsilon") -> float:
     """ε in (0, 0.5): ε > 0 keeps 1/(1 − v) finite on the active set, ε < 0.5 keeps the set non-empty."""
     if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not (0.0 < float(epsilon) < 0.5):
         raise ValueError(f"`{name}` must be a number in (0, 0.5) (default 1e-3); got {epsilon!r}")
+    if 1.0 - float(epsilon) == 1.0:
+        # Below float64's resolution a value-1 row stays "active" and its weight 1 / (1 − v) divides by zero.
+        raise ValueError(
+            f"`{name}` = {epsilon!r} is below float64's resolution (1 − ε rounds to 1, which makes the baseline NaN); "
+            "use ε >= 1e-15 (default 1e-3)"
+        )
     return float(epsilon)
 
 

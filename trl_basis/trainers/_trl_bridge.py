@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from accelerate.utils import gather_object
+from accelerate.utils import broadcast_object_list, gather_object
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
@@ -107,15 +107,18 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
+        # Read the mode BEFORE TRL generates: its paged (continuous batching) path calls `model.train()` after
+        # generating, so a scoring pass in evaluation mode (the offline stage) would read as a training batch after.
+        training = self.model.training
         output = super()._generate_and_score_completions(inputs)
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if training else "eval"
         for name in self._dropped_metrics:  # TRL just appended one value of each
             values = self._metrics[mode].get(name)
             if values:
                 values.pop()
             if name in self._metrics[mode] and not self._metrics[mode][name]:
                 del self._metrics[mode][name]
-        if not self.model.training:  # evaluation keeps TRL's advantages: they only feed the eval loss
+        if not training:  # evaluation keeps TRL's advantages: they only feed the eval loss
             return output
         batch, self._gathered = self._gathered, None
         self._check_finite(batch.rewards_per_func)
@@ -226,15 +229,17 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         if checkpoint is None:
             return
         path = os.path.join(checkpoint, ESTIMATOR_STATE_FILE)
-        try:
-            with open(path) as f:
-                state = json.load(f)
-            if not isinstance(state, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        # Read on the main process only and broadcast: on several nodes each rank would read its own file system
+        # (a file missing or older on one node), and a rank restoring other state than rank 0 trains on other
+        # advantages. Every rank then warns, refuses or restores the same thing.
+        loaded: list[Any] = [None, None]
+        if self.accelerator.is_main_process:
+            loaded = list(_read_state(path))
+        state, problem = broadcast_object_list(loaded)
+        if problem is not None:
             warnings.warn(
-                f"{path} could not be read ({type(err).__name__}: {err}); the estimator's state (its beta/K history"
-                " and basis_history counts) restarts empty. The model, optimizer and schedule were restored.",
+                f"{path} could not be read ({problem}); the estimator's state (its beta/K history and basis_history"
+                " counts) restarts empty. The model, optimizer and schedule were restored.",
                 UserWarning,
                 stacklevel=2,
             )
@@ -255,3 +260,15 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
 
     def _estimator_config(self) -> dict[str, Any]:
         return {name: getattr(self.args, name) for name in self._estimator_fields}
+
+
+def _read_state(path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The estimator state saved at `path`, or None and why it could not be read."""
+    try:
+        with open(path) as f:
+            state = json.load(f)
+        if not isinstance(state, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:  # json.JSONDecodeError is a ValueError
+        return None, f"{type(err).__name__}: {err}"
+    return state, None

@@ -47,8 +47,12 @@ class BASISConfig(GRPOConfig):
             Where the offline stage caches its results, keyed by model, data, reward functions and sampling settings,
             so that a restart or a second run does not sample again. `None`, `""`, `"null"` or `"none"` disable the
             cache. The environment variable `TRL_BASIS_CACHE` overrides the default.
-        reference_batch_size (`int`, *optional*, defaults to `64`):
-            Prompts per process per generation call in the offline stage (each is sampled `N` times).
+        reference_batch_size (`int` or `None`, *optional*, defaults to `None`):
+            Prompts per process per generation call in the offline stage (each is sampled `N` times). `None` derives
+            it from the training batch: `per_device_train_batch_size × steps_per_generation // N` (at least 1), so
+            that an offline generation call holds no more sequences than the training's own generation call and the
+            offline stage's peak memory stays below a training step's (it also needs no gradients and no optimizer
+            state; `benchmarks/real_size.py` measures both). A larger value is faster on a GPU with memory to spare.
         basis_beta_num (`int`, *optional*, defaults to `230`):
             Number `G` of temperatures in the calibration grid.
         basis_beta_min (`float`, *optional*, defaults to `0.01`):
@@ -128,9 +132,13 @@ class BASISConfig(GRPOConfig):
             "help": "Cache of the offline stage (keyed by model, data and settings); None, '' or 'null' disable it."
         },
     )
-    reference_batch_size: int = field(
-        default=64,
-        metadata={"help": "Prompts per process per generation call in the offline stage."},
+    reference_batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "Prompts per process per generation call in the offline stage. None: per_device_train_batch_size "
+            "× steps_per_generation // num_reference_samples (at least 1), so that the offline stage never holds "
+            "more sequences than a training generation call and its peak memory stays below a training step's."
+        },
     )
     basis_beta_num: int = field(default=230, metadata={"help": "Number of temperatures in the β grid."})
     basis_beta_min: float = field(default=0.01, metadata={"help": "Smallest β of the log-spaced grid."})
@@ -222,9 +230,10 @@ class BASISConfig(GRPOConfig):
         self._resolve_basis_values()
         self._check_basis_fields()
         warn_if_scale_rewards_set(self)
-        if self.basis_exact and self.generation_batch_size * int(os.environ.get("WORLD_SIZE", "1")) >= 1024:
+        if self.basis_exact and self.generation_batch_size >= 1024:  # already global: all processes, all steps
             warnings.warn(
-                f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per process "
+                f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per generation "
+                "batch (all processes together) "
                 f"and G = {self.basis_beta_num} temperatures it takes seconds per step on a CPU (12 s at B = 4096); "
                 "the default basis_exact=False is O(G·B) with an O(1/B) leak.",
                 UserWarning,
@@ -272,6 +281,9 @@ class BASISConfig(GRPOConfig):
             )
         if self.num_reference_samples < 0:
             raise ValueError(f"num_reference_samples must be >= 0; got {self.num_reference_samples}.")
+        if self.reference_batch_size is None:  # as many sequences per call as the training's generation call
+            per_process = self.per_device_train_batch_size * self.steps_per_generation
+            self.reference_batch_size = max(1, per_process // max(self.num_reference_samples, 1))
         if self.reference_batch_size < 1:
             raise ValueError(f"reference_batch_size must be >= 1; got {self.reference_batch_size}.")
         if self.basis_beta_num < 1:

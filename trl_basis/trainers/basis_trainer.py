@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from accelerate.utils import broadcast_object_list
 from datasets import Dataset
 from tqdm.auto import tqdm
+from transformers import set_seed
 
+from .._rng import derived_seed, preserved_random_state
 from ..advantages import (
     beta_grid,
     blend_with_history,
@@ -25,10 +28,13 @@ from ..reference_cache import (
     RANGE_TOLERANCE,
     cache_is_writable,
     check_reference_rewards,
+    clear_partial_rewards,
     load_cached_rewards,
+    load_partial_rewards,
     model_fingerprint,
     reference_cache_key,
     save_cached_rewards,
+    save_partial_rewards,
 )
 from ._trl_bridge import AdvantageEstimatorTrainer
 from .basis_config import BASISConfig
@@ -268,7 +274,13 @@ class BASISTrainer(AdvantageEstimatorTrainer):
 
     # ------------------------------------------------------------------ offline: the reference rewards
     def _attach_reference_rewards(self, dataset: Dataset) -> Dataset:
-        """Add the reference-reward column, from the cache when possible, else by sampling (sharded, gathered)."""
+        """Add the reference-reward column, from the cache when possible, else by sampling (sharded, gathered).
+
+        Every decision that changes which collectives run (cache hit or miss, entry valid or not, cache writable or
+        not, which chunks of an interrupted stage are done) is taken on the main process and broadcast: on several
+        nodes each node may have its own cache folder, and ranks that decided differently would deadlock or crash
+        in mismatched collectives. Only the main process's cache is read and written.
+        """
         args = self.args
         revision = (args.model_init_kwargs or {}).get("revision")
         fields = {
@@ -282,41 +294,74 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             "chat_template_kwargs": args.chat_template_kwargs,
         }
         key = reference_cache_key(fields, dataset)  # every column: the rewards read them (e.g. `answer`)
-        rewards = load_cached_rewards(args.reference_cache_dir, key, len(dataset))
-        if rewards is None:
+        cache, main = args.reference_cache_dir, self.accelerator.is_main_process
+        decision: list[Any] = [None, False, {}]
+        if main:
+            cached = load_cached_rewards(cache, key, len(dataset), args.num_reference_samples)
             # Checked before sampling: an unusable cache costs a warning, never the sampled work.
-            writable = self.accelerator.is_main_process and cache_is_writable(args.reference_cache_dir)
-            rewards = self._sample_reference_rewards(dataset)
-            if writable:
-                save_cached_rewards(args.reference_cache_dir, key, rewards, fields)
+            writable = cached is None and cache_is_writable(cache)
+            done = load_partial_rewards(cache, key, len(dataset), args.num_reference_samples) if writable else {}
+            decision = [cached, writable, done]
+        rewards, writable, done = broadcast_object_list(decision)
+        if rewards is None:
+
+            def save_chunk(indices: list[int], rows: list[list[float]]) -> None:
+                if writable and main:
+                    save_partial_rewards(cache, key, indices, rows)
+
+            rewards = self._sample_reference_rewards(dataset, done=done, save_chunk=save_chunk)
+            if writable and main and save_cached_rewards(cache, key, rewards, fields) is not None:
+                clear_partial_rewards(cache, key)  # the entry holds them all now
             self.accelerator.wait_for_everyone()
         self.clear_pending_metrics()  # the offline stage must not leak into the first logged training metrics
         return dataset.add_column(args.reference_rewards_column, rewards)
 
-    def _sample_reference_rewards(self, dataset: Dataset) -> list[list[float]]:
-        """`(P, N)` rewards of N completions per prompt; process r samples a contiguous block of each chunk."""
+    def _sample_reference_rewards(
+        self,
+        dataset: Dataset,
+        done: dict[int, list[float]] | None = None,
+        save_chunk: Callable[[list[int], list[list[float]]], None] | None = None,
+    ) -> list[list[float]]:
+        """`(P, N)` rewards of N completions per prompt; process r samples a contiguous block of each chunk.
+
+        Prompts in `done` (the saved chunks of an interrupted stage) are not sampled again, and `save_chunk(indices,
+        rows)` receives each completed chunk, so a stage stopped at 90% restarts at 90%. Each process's generation
+        in a chunk is seeded by (`seed`, its first prompt, its rank): a resumed stage samples what an uninterrupted
+        one would have. Every random stream training uses is restored afterwards, so whether this ran (a cold
+        cache) or not (a warm one) does not change the training that follows.
+        """
         n, chunk = self.args.num_reference_samples, self.args.reference_batch_size
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
-        rows: list[list[float]] = []
-        with tqdm(  # a context manager: an interrupted stage closes its bar instead of redrawing it at exit
-            total=len(dataset),
-            desc=f"BASIS reference rewards ({n} samples/prompt)",
-            disable=not self.accelerator.is_local_main_process,
-        ) as progress:
-            for start in range(0, len(dataset), world * chunk):
-                stop = min(start + world * chunk, len(dataset))
-                # Every process generates `chunk` prompts (padding with the last prompt) so collectives stay in step.
-                mine = [min(start + rank * chunk + j, stop - 1) for j in range(chunk)]
+        rows = dict(done or {})
+        todo = [i for i in range(len(dataset)) if i not in rows]
+        with (
+            tqdm(  # a context manager: an interrupted stage closes its bar instead of redrawing it at exit
+                total=len(dataset),
+                initial=len(rows),
+                desc=f"BASIS reference rewards ({n} samples/prompt)",
+                disable=not self.accelerator.is_local_main_process,
+            ) as progress,
+            preserved_random_state(),
+        ):
+            for start in range(0, len(todo), world * chunk):
+                block = todo[start : start + world * chunk]
+                # Every process generates `chunk` prompts (padding with the block's last) so collectives stay in step.
+                mine = [block[min(rank * chunk + j, len(block) - 1)] for j in range(chunk)]
                 examples = [dataset[i] for i in mine for _ in range(n)]
+                set_seed(derived_seed(self.args.seed, "reference", mine[0], rank))
                 rewards_per_func = self.sample_and_score(examples)
                 rewards = self.weighted_rewards(rewards_per_func)
                 self._check_reward_range(rewards, rewards_per_func)
                 per_prompt = rewards.view(world * chunk, n).tolist()
-                order = [start + r * chunk + j for r in range(world) for j in range(chunk)]
-                rows.extend(row for i, row in zip(order, per_prompt, strict=True) if i < stop)
-                progress.update(stop - start)
-        # Every process computed the same gathered list; make the main process's copy authoritative.
-        return broadcast_object_list([rows])[0]
+                # Row r * chunk + j of the gathered batch is process r's j-th prompt, block[r * chunk + j]; the rows
+                # past the block's end are padding.
+                fresh = {block[p]: per_prompt[p] for p in range(len(block))}
+                rows.update(fresh)
+                if save_chunk is not None:
+                    save_chunk(block, [fresh[i] for i in block])
+                progress.update(len(block))
+        # Every process computed the same gathered rows; make the main process's copy authoritative.
+        return broadcast_object_list([[rows[i] for i in range(len(dataset))]])[0]
 
 
 ENVIRONMENT_OWNED_DATA_ERROR = (
