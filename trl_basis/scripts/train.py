@@ -20,7 +20,7 @@ from typing import Any
 
 from .._io import write_json_atomically
 from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
-from ..data import default_reward_names, is_builtin_task, load_task
+from ..data import default_reward_names, load_task
 from ..plotting import collect_series, plot_curves
 from ..reward_registry import resolve_reward_funcs
 from ..trainers.registry import trainer_class
@@ -56,16 +56,14 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
 
     state = PartialState()
     say = print if state.is_main_process else (lambda *a, **k: None)
-    if (
-        is_builtin_task(script_args.dataset_name)
-        and state.device.type == "cpu"
-        and "OMP_NUM_THREADS" not in os.environ
-    ):
-        import torch
+    if state.device.type == "cpu":
+        from .._threads import choose_num_threads
 
-        # The tiny model's matrices are too small for several threads to pay off; on a shared or small machine they
-        # only contend. One thread is several times faster there (set OMP_NUM_THREADS to override).
-        torch.set_num_threads(1)
+        threads = choose_num_threads()  # the free usable cores; OMP_NUM_THREADS overrides (see trl_basis._threads)
+        if threads is not None:
+            say(
+                f"[trl-basis] {threads} torch thread(s): the usable CPU cores that are not busy (OMP_NUM_THREADS overrides)"
+            )
 
     train, test, description = load_task(script_args, test="required" if script_args.eval_prompts > 0 else "none")
     reward_funcs = resolve_reward_funcs(default_reward_names(script_args))

@@ -91,6 +91,11 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     def __init__(self, *args, **kwargs):
         self._gathered: GatheredBatch | None = None
         self._estimator_state: dict[str, Any] = {}
+        config = kwargs.get("args")
+        if config is not None and (config.use_cpu or not torch.cuda.is_available()):
+            from .._threads import choose_num_threads
+
+            choose_num_threads()  # torch's default (one thread per core) crawls when other processes share the cores
         super().__init__(*args, **kwargs)
         if self.multi_objective_aggregation not in self._aggregations:
             raise ValueError(
