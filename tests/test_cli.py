@@ -21,6 +21,13 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True)
+def _in_a_fresh_folder(tmp_path, monkeypatch):
+    """Relative output folders (`outputs/...`) resolve in a fresh folder: a run the user made in the checkout (which
+    `trl-basis train` then refuses to overwrite) never changes what these tests see."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run_cli(
     *args: str,
     cwd: Path,
@@ -433,6 +440,29 @@ def test_output_and_save_paths_that_are_files(tmp_path):
         cli.parse("train", ["--output_dir", str(a_file / "sub")])
 
 
+@pytest.mark.parametrize("left", ["metrics.json", "model.safetensors", "adapter_config.json", "checkpoint-5"])
+def test_an_output_dir_with_a_previous_run_is_refused(tmp_path, capsys, left):
+    out = tmp_path / "run"
+    out.mkdir()
+    cli.parse("train", ["--output_dir", str(out)])  # an empty folder is fine
+    (out / left).mkdir() if left.startswith("checkpoint") else (out / left).write_text("{}")
+    with pytest.raises(CLIError, match=r"already holds a run .*--output_dir, or --overwrite_output_dir true"):
+        cli.parse("train", ["--output_dir", str(out)])
+    assert cli.main(["train", "--output_dir", str(out)]) == 2
+    _assert_one_line(capsys.readouterr().err, left)
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--overwrite_output_dir", "true"])
+    assert args.output_dir == str(out)
+
+
+def test_the_default_output_dir_is_not_overwritten_either(tmp_path):
+    """The README's multi-process example once replaced the main job's model and metrics without a word."""
+    (tmp_path / "outputs" / "trl-basis-tiny").mkdir(parents=True)
+    (tmp_path / "outputs" / "trl-basis-tiny" / "metrics.json").write_text("{}")
+    with pytest.raises(CLIError, match="outputs/trl-basis-tiny"):
+        cli.parse("train", [])
+    assert cli.parse("train", ["--output_dir", "outputs/two-processes"])[1].output_dir == "outputs/two-processes"
+
+
 def test_resume_from_checkpoint_paths(tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(CLIError, match="is not a folder; pass a checkpoint"):
@@ -452,8 +482,10 @@ def test_resume_from_checkpoint_paths(tmp_path, capsys):
     _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
     assert args.resume_from_checkpoint == str(incomplete)
     assert "checkpoint-10 is incomplete" in capsys.readouterr().err
-    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
-    assert args.resume_from_checkpoint is None
+    with pytest.raises(CLIError, match="already holds a run"):  # "false": a new run, over the checkpoints
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
+    fresh = ["--output_dir", str(out), "--resume_from_checkpoint", "false", "--overwrite_output_dir", "true"]
+    assert cli.parse("train", fresh)[1].resume_from_checkpoint is None
 
 
 def _run_until(args: list[str], marker: str, cwd: Path, delay: float):

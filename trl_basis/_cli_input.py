@@ -182,6 +182,8 @@ def check_paths(command: str, script_args, training_args, model_args) -> None:
     if command == "train":
         check_writable_folder(training_args.output_dir, "output_dir")
         check_resume(training_args)
+        if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
+            check_no_previous_run(training_args.output_dir)
     else:
         check_writable_folder(script_args.save_path, "save_path")
     if (model_args.load_in_4bit or model_args.load_in_8bit) and importlib.util.find_spec("bitsandbytes") is None:
@@ -197,6 +199,23 @@ def check_writable_folder(path: str, option: str) -> None:
     existing = nearest_existing(path)  # the nearest folder that exists must let us create the rest
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
+
+
+#: What a finished or checkpointed run leaves in its output_dir (the model, its adapter, our metrics, TRL's state).
+RUN_FILES = ("config.json", "adapter_config.json", "model.safetensors", "metrics.json", "trainer_state.json")
+
+
+def check_no_previous_run(folder: str) -> None:
+    """A folder holding another run's model, metrics or checkpoints is refused: it would be replaced silently."""
+    if not os.path.isdir(folder):
+        return
+    names = os.listdir(folder)
+    found = [n for n in names if n in RUN_FILES or n.startswith("checkpoint-")]
+    if found:
+        raise CLIError(
+            f"output_dir {folder!r} already holds a run ({', '.join(sorted(found)[:3])}); pass another --output_dir, "
+            "or --overwrite_output_dir true to replace it (--resume_from_checkpoint true continues it)."
+        )
 
 
 def check_resume(training_args) -> None:
