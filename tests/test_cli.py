@@ -285,8 +285,19 @@ def test_main_job_other_trainers(tmp_path, trainer):
     proc, _ = run_cli("train", "--trainer", trainer, *REDUCED, "--output_dir", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = check_outputs(out, trainer, 3)
+    card = (out / "README.md").read_text()  # the model card, with the held-out numbers just measured
+    assert f"trained with **{ {'maxpo': 'MaxPO', 'grpo': 'GRPO'}[trainer] }**" in card
+    assert f"| pass@1 | {metrics['before']['accuracy']:.3f} | {metrics['after']['accuracy']:.3f} |" in card
+    assert "the built-in arithmetic task" in card and f"`{tiny_model_path()}`" in card
     if trainer == "maxpo":
         assert metrics["series"]["k"] == [4, 4, 4] and len(metrics["series"]["max_at_k"]) == 3
+        # MaxPO's own target, pass@K at its K = 4, beside pass@1: in the summary, the card and metrics.json
+        before, after = metrics["before"]["pass_at_k"]["4"], metrics["after"]["pass_at_k"]["4"]
+        assert metrics["target_k"] == 4 and f"| pass@4 | {before:.3f} | {after:.3f} |" in card
+        assert f"pass@4 (the trainer's K) {before:.3f} -> {after:.3f}" in proc.stdout
+    else:
+        assert metrics["target_k"] is None and "(the trainer's K)" not in proc.stdout
+        assert f"| pass@4 | {metrics['before']['pass_at_k']['4']:.3f} |" in card  # pass@eval_samples
 
 
 @pytest.mark.slow
