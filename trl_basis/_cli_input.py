@@ -24,6 +24,13 @@ class CLIError(Exception):
     """Bad input: the message (one line) says what to change. Raised before any model loads where possible."""
 
 
+class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
+    """Training was interrupted (Ctrl-C) after the model and metrics so far were saved; the message says where.
+
+    Raised by `trl_basis.scripts.train.main`; defined here so that the command line catches it without importing
+    the training script (and torch) before it has to."""
+
+
 # ---------------------------------------------------------------------------------------------------- the YAML file
 def read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     if "--config" not in argv and not any(a.startswith("--config=") for a in argv):

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from .._cli_input import Interrupted
 from .._io import write_json_atomically
 from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
 from ..data import default_reward_names, is_builtin_task, load_task
@@ -31,10 +32,6 @@ METRICS_FILE = "metrics.json"
 PLOT_FILE = "training_curves.png"
 
 __all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser", "trainer_name"]
-
-
-class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
-    """Training was interrupted (Ctrl-C) after the model and metrics so far were saved; the message says where."""
 
 
 def make_parser(trainer: str = "basis", subparsers=None):

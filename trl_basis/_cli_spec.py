@@ -1,0 +1,259 @@
+"""What `trl-basis` knows about its options without importing torch, transformers or TRL: `--help` and the checks of
+option names and flag values answer in well under 2 s.
+
+`_cli_options.json` (next to this file) lists every option of every parser (`trl-basis train --trainer <name>` and
+`trl-basis estimate-references`): its kind (int, float, bool, choice, ...), choices, dataclass default, help and
+whether the trainer's config class declares it itself. It is generated from the real `TrlParser`s by
+`python -m trl_basis._cli_spec` (TRL is pinned to one minor release), and `tests/test_cli_help.py` fails when it is
+out of date.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import textwrap
+from functools import cache
+from typing import Any
+
+SPEC_FILE = os.path.join(os.path.dirname(__file__), "_cli_options.json")
+HELP_WIDTH = 118
+
+#: The options `trl-basis train --help` shows, grouped; everything else is under `--help-all`. The trainer's own
+#: options (BASISConfig's or MaxPOConfig's) are added as a last group.
+TRAIN_GROUPS: list[tuple[str, list[str]]] = [
+    ("What to run", ["trainer", "model_name_or_path", "output_dir", "overwrite_output_dir", "resume_from_checkpoint"]),
+    (
+        "Data and rewards",
+        ["dataset_name", "dataset_config", "question_column", "answer_column", "system_prompt", "reward_funcs"]
+        + ["reward_weights", "max_train_samples", "task_num_train", "task_num_test", "task_difficulties"],
+    ),
+    ("Held-out evaluation and outputs", ["eval_prompts", "eval_samples", "eval_points", "eval_batch_size", "plot"]),
+    (
+        "Training (the TRL options changed most often)",
+        ["max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps", "per_device_train_batch_size"]
+        + ["steps_per_generation", "max_completion_length", "temperature", "beta", "loss_type", "seed"]
+        + ["logging_steps", "report_to", "save_strategy", "save_steps"],
+    ),
+    (
+        "Hardware, precision and LoRA",
+        ["use_cpu", "bf16", "activation_checkpointing", "dtype", "use_peft", "lora_r", "lora_target_modules"]
+        + ["use_vllm", "deepspeed"],
+    ),
+]
+REFERENCE_GROUPS: list[tuple[str, list[str]]] = [
+    ("What to run", ["model_name_or_path", "save_path", "output_dir"]),
+    (
+        "Data and rewards",
+        ["dataset_name", "dataset_config", "question_column", "answer_column", "system_prompt", "reward_funcs"]
+        + ["reward_weights", "max_train_samples", "task_num_train", "task_difficulties"],
+    ),
+    (
+        "The offline stage",
+        ["num_reference_samples", "reference_batch_size", "reference_cache_dir", "max_completion_length"]
+        + ["temperature", "seed", "use_cpu", "bf16"],
+    ),
+]
+_TRAINER_TITLES = {"basis": "BASIS (BASISConfig)", "maxpo": "MaxPO (MaxPOConfig)", "grpo": "GRPO (TRL's GRPOConfig)"}
+_GRPO_OWN = ["num_generations", "scale_rewards"]  # what a GRPO user tunes besides the shared options
+#: Other spellings of an option that the parser accepts (transformers 5 renamed gradient_checkpointing).
+ALIASES = {"activation_checkpointing": ("gradient_checkpointing",)}
+
+
+def parser_key(command: str, trainer: str) -> str:
+    return f"train:{trainer}" if command == "train" else command
+
+
+@cache
+def load() -> dict[str, dict[str, dict[str, Any]]]:
+    """`{parser_key: {option: entry}}` from `_cli_options.json`."""
+    with open(SPEC_FILE, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def options(command: str, trainer: str) -> dict[str, dict[str, Any]]:
+    return load()[parser_key(command, trainer)]
+
+
+# ---------------------------------------------------------------------------------------------------- fast checks
+_BOOL_WORDS = {"yes", "no", "true", "false", "y", "n", "t", "f", "1", "0"}
+
+
+def flag_value_problem(entry: dict[str, Any], value: str) -> str | None:
+    """argparse's message for a flag value it would refuse (int, float, bool, choices), or None when it is fine."""
+    kind = entry["kind"]
+    if kind == "int":
+        try:
+            int(value)
+        except ValueError:
+            return f"invalid int value: {value!r}"
+    elif kind == "float":
+        try:
+            float(value)
+        except ValueError:
+            return f"invalid float value: {value!r}"
+    elif kind == "bool" and value.lower() not in _BOOL_WORDS:
+        return f"invalid bool value: {value!r} (use true or false)"
+    elif entry.get("choices") and value not in entry["choices"]:
+        choices = ", ".join(map(repr, entry["choices"]))
+        return f"invalid choice: {value!r} (choose from {choices})"
+    return None
+
+
+def flag_values(argv: list[str]) -> list[tuple[str, str | None]]:
+    """(option name, its first value or None) for each `--flag` of `argv`; dashes read as underscores."""
+    out = []
+    for i, arg in enumerate(argv):
+        if not arg.startswith("--") or len(arg) == 2:
+            continue
+        name, eq, inline = arg[2:].partition("=")
+        value = inline if eq else (argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("--") else None)
+        out.append((name.replace("-", "_"), value))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- --help
+def help_entries(
+    command: str, trainer: str, run_defaults: dict[str, Any], task_only: set[str]
+) -> list[tuple[str, list[tuple[str, Any, str]]]]:
+    """`[(group title, [(option, default, help)])]` of `--help`: defaults are the run's (`run_defaults` over the
+    dataclasses'), and `task_only` names the defaults that only the built-in task uses."""
+    spec = options(command, trainer)
+    if command == "train":
+        own = _GRPO_OWN if trainer == "grpo" else [name for name, e in spec.items() if e.get("own")]
+        groups = [*TRAIN_GROUPS, (f"{_TRAINER_TITLES[trainer]} options", own)]
+    else:
+        groups = REFERENCE_GROUPS
+    out = []
+    for title, names in groups:
+        rows = []
+        for name in names:
+            entry = spec[name]
+            default = run_defaults.get(name, entry["default"])
+            rows.append((name, default, entry["help"] + (" [built-in task]" if name in task_only else "")))
+        out.append((title, rows))
+    return out
+
+
+def format_default(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return " ".join(map(str, value)) or "none"
+    return str(value)
+
+
+def help_text(command: str, trainer: str, run_defaults: dict[str, Any], task_only: set[str]) -> str:
+    """`trl-basis <command> --help`: the grouped options a user changes most, with the run's true defaults."""
+    what = f"train --trainer {trainer}" if command == "train" else command
+    lines = [
+        f"usage: trl-basis {what} [--config FILE.yaml] [--option value ...]",
+        "",
+        "  --config FILE.yaml      YAML file of options (its `env:` mapping is exported); flags override it",
+        "  --help-all              every option (all of TRL's GRPOConfig and ModelConfig too)",
+        "",
+        "Defaults are the ones this command uses with no other option, without a GPU; [built-in task] marks those of",
+        "the built-in arithmetic task, which a run with --dataset_name does not use.",
+    ]
+    for title, rows in help_entries(command, trainer, run_defaults, task_only):
+        lines += ["", f"{title}:"]
+        for name, default, text in rows:
+            names = ", ".join(f"--{n}" for n in (name, *ALIASES.get(name, ())))
+            head = f"  {names} ({format_default(default)})"
+            wrapped = textwrap.wrap(_short(text), HELP_WIDTH - 8)
+            if len(wrapped) <= 1 and len(head) + 2 + len(wrapped[0] if wrapped else "") <= HELP_WIDTH:
+                lines.append(f"{head}  {wrapped[0] if wrapped else ''}".rstrip())
+            else:
+                lines.append(head)
+                lines += [f"        {w}" for w in wrapped]
+    return "\n".join(lines)
+
+
+def _short(text: str, max_lines: int = 2) -> str:
+    """The leading sentences of an option's help that fit in `max_lines` lines (`--help-all` has the rest)."""
+    text = " ".join(text.replace("%%", "%").split())
+    tag = " [built-in task]" if text.endswith("[built-in task]") else ""
+    text = text.removesuffix(tag)
+    sentences, out = re.split(r"(?<=[.!?])\s+(?=[A-Z`'\[])", text), ""
+    for sentence in sentences:
+        candidate = f"{out} {sentence}".strip()
+        if len(textwrap.wrap(candidate + tag, HELP_WIDTH - 8)) > max_lines:
+            break
+        out = candidate
+    if not out:  # one long sentence: cut at a word
+        out = textwrap.shorten(text, (HELP_WIDTH - 8) * max_lines - len(tag) - 4, placeholder=" ...")
+    return out + tag
+
+
+# ---------------------------------------------------------------------------------------------------- generation
+def build_spec() -> dict[str, dict[str, dict[str, Any]]]:
+    """The spec from the real parsers (imports TRL): what `_cli_options.json` must hold."""
+    from .cli import build_parser
+    from .trainers.registry import TRAINERS
+
+    spec = {parser_key("train", t): _parser_options(build_parser("train", t)) for t in TRAINERS}
+    spec["estimate-references"] = _parser_options(build_parser("estimate-references"))
+    return spec
+
+
+def _parser_options(parser) -> dict[str, dict[str, Any]]:
+    import dataclasses
+
+    config_cls = parser.dataclass_types[1]
+    own = set(vars(config_cls).get("__annotations__", {})) if config_cls.__module__.startswith("trl_basis") else set()
+    docs = {}
+    for cls in parser.dataclass_types:
+        for f in dataclasses.fields(cls):
+            docs.setdefault(f.name, " ".join(str(f.metadata.get("help", "")).split()))
+    out: dict[str, dict[str, Any]] = {}
+    for action in parser._actions:
+        if action.dest == "help" or action.dest in out or not action.option_strings[0].startswith("--"):
+            continue
+        if type(action).__name__ in ("_StoreFalseAction", "_StoreTrueAction"):
+            continue  # --no_<flag> aliases; the positive flag carries the entry
+        out[action.dest] = {
+            "kind": _kind(action),
+            "choices": [_plain(c) for c in action.choices] if action.choices else None,
+            "default": _plain(action.default),
+            "help": docs.get(action.dest, ""),
+            "own": action.dest in own,
+        }
+    return dict(sorted(out.items()))
+
+
+def _kind(action) -> str:
+    name = getattr(action.type, "__name__", "")
+    if name == "string_to_bool":
+        return "bool"
+    if action.type in (int, float):
+        return action.type.__name__
+    if action.choices:
+        return "choice"
+    return "str" if action.type is str else "other"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON value: enums by value, anything else not JSON-serialisable as its string."""
+    import enum
+
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def main() -> None:
+    with open(SPEC_FILE, "w", encoding="utf-8") as f:
+        json.dump(build_spec(), f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"wrote {SPEC_FILE}")
+
+
+if __name__ == "__main__":
+    main()
