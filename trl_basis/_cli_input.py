@@ -166,6 +166,17 @@ def options_hint(command: str, trainer: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- after parsing
+def check_deepspeed_installed(argv: list[str], config: dict[str, Any]) -> None:
+    """DeepSpeed is an optional extra (as in TRL): `--deepspeed` without it gets the install command."""
+    import importlib.util
+
+    if explicit_value("deepspeed", argv, config) and importlib.util.find_spec("deepspeed") is None:
+        raise CLIError(
+            "--deepspeed needs the deepspeed package, an optional extra: pip install 'trl_basis[deepspeed]' (or "
+            "pip install deepspeed)."
+        )
+
+
 def check_script_args(command: str, script_args) -> None:
     if script_args.dataset_streaming:
         raise CLIError(

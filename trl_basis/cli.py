@@ -27,6 +27,7 @@ from ._cli_input import (  # CLIError and TRAINERS are part of this module's int
     TRAINERS,  # noqa: F401
     CLIError,
     Interrupted,
+    check_deepspeed_installed,
     check_paths,
     check_script_args,
     check_yaml_types,
@@ -221,6 +222,7 @@ def _check_fast(
         problem = None if value is None else _cli_spec.flag_value_problem(spec[name], value)
         if problem:
             raise CLIError(f"argument --{name}: {problem} (see trl-basis {command} --help)")
+    check_deepspeed_installed(argv, config)
     model_name = explicit_value("model_name_or_path", argv, config)
     if model and model_name is not None:
         from .models import check_model
