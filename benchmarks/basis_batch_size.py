@@ -8,8 +8,8 @@ What it does (full settings in brackets; seed `--seed`, default 0):
 1. The tiny world: `make_arithmetic_dataset(num_train=1000, seed=0)` and the shipped tiny model. Sample
    N = 8 reference rewards per training prompt from the INITIAL model and keep the prompts whose 8 rewards are not
    all equal (what `BASISTrainer` keeps, `filter_constant_prompts`); fix P [= 256] of them.
-2. Policy: the initial model, or `--policy DIR` (a model trained by `trl-basis train`, so that the policy has moved
-   away from the reference values as it does during training). Sample M [= 40] completions per prompt from it.
+2. Policies: the initial model, then each `--policy DIR` (e.g. a model trained by `trl-basis train`: a policy that
+   has moved away from the reference values, as during training). Sample M [= 40] completions per prompt from each.
 3. For each batch size B in [4, 8, 16, 32, 64, 128, 256], draw [300] random batches of B of the P prompts. In each,
    one of a prompt's M samples is its rollout r_i and the other M - 1 give its "true" value. The baseline is
    `calibrate_beta(r, v, betas)` (the trainer's defaults: grid of 230 betas, epsilon 1e-3, zero fallback). The MSE
@@ -17,7 +17,7 @@ What it does (full settings in brackets; seed `--seed`, default 0):
    the leave-one-out batch mean (REINFORCE++) is shown for comparison.
 
 `BASISConfig` warns once when the global generation batch is smaller than the size this table shows to be reliable
-(`MIN_RELIABLE_BATCH` in `trl_basis/trainers/basis_config.py`).
+(`MIN_RELIABLE_BATCH` in `trl_basis/trainers/_checks.py`).
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def batch_mse(rewards: torch.Tensor, refs: torch.Tensor, sizes, num_batches: int
 
 def main(argv: list[str] | None = None) -> dict[int, dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--policy", default=None, help="model folder of the policy (default: the initial model)")
+    parser.add_argument(
+        "--policy", nargs="*", default=[], help="model folder(s) of trained policies, measured after the initial model"
+    )
     parser.add_argument("--prompts", type=int, default=256)
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--batches", type=int, default=300)
@@ -89,27 +91,32 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     kept = [i for i in range(len(train)) if refs[i].min() != refs[i].max()]
     gen = torch.Generator().manual_seed(args.seed)
     chosen = torch.tensor(kept)[torch.randperm(len(kept), generator=gen)[: args.prompts]]
-    rewards = sample(args.policy, train.select(chosen.tolist()), args.samples, args.seed + 1)
     sizes = [b for b in BATCH_SIZES if b <= args.prompts]
-    results = batch_mse(rewards, refs[chosen], sizes, args.batches, args.seed)
-    rows = [
-        [
-            b,
-            f"{r['basis']:.4f} ± {2 * r['basis_se']:.4f}",
-            f"{r['basis'] / results[sizes[-1]]['basis']:.2f}",
-            f"{r['loo']:.4f}",
+    sections, results = [], {}
+    for policy in [None, *args.policy]:
+        rewards = sample(policy, train.select(chosen.tolist()), args.samples, args.seed + 1)
+        results[policy] = batch_mse(rewards, refs[chosen], sizes, args.batches, args.seed)
+        rows = [
+            [
+                b,
+                f"{r['basis']:.4f} ± {2 * r['basis_se']:.4f}",
+                f"{r['basis'] / results[policy][sizes[-1]]['basis']:.2f}",
+                f"{r['loo']:.4f}",
+            ]
+            for b, r in results[policy].items()
         ]
-        for b, r in results.items()
-    ]
-    body = (
-        f"policy: {args.policy or 'the initial tiny model'}; {len(kept)} of {len(train)} training prompts kept, "
-        f"P = {len(chosen)}, M = {args.samples} samples each (pass@1 {rewards.nanmean().item():.3f}), "
-        f"{args.batches} batches per size, seed {args.seed}.\n\n"
-        + markdown_table(
-            ["global batch B", "BASIS MSE (± 2 s.e.)", f"vs B = {sizes[-1]}", "leave-one-out mean MSE"], rows
+        sections.append(
+            f"policy: {policy or 'the initial tiny model'} (pass@1 {rewards.nanmean().item():.3f} on these prompts)\n\n"
+            + markdown_table(
+                ["global batch B", "BASIS MSE (± 2 s.e.)", f"vs B = {sizes[-1]}", "leave-one-out mean MSE"], rows
+            )
         )
+    body = (
+        f"{len(kept)} of {len(train)} training prompts kept by the reference filter; P = {len(chosen)} of them, "
+        f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}.\n\n"
+        + "\n\n".join(sections)
     )
-    command = "python benchmarks/basis_batch_size.py" + (f" --policy {args.policy}" if args.policy else "")
+    command = "python benchmarks/basis_batch_size.py" + "".join(f" --policy {p}" for p in args.policy)
     write_results("basis_batch_size", "BASIS baseline MSE against the global batch size", command, body, args.quick)
     return results
 
