@@ -101,13 +101,17 @@ def _fresh_process(code: str) -> subprocess.CompletedProcess:
         ["train", "--lr_scheduler_type", "fast"],
         ["train", "--trainer", "ppo"],
         ["train", "--model_name_or_path", "/no/such/model"],
+        ["train", "--config", "{yaml}"],
         ["fine-tune"],
         [],
     ],
 )
-def test_help_and_argument_errors_import_nothing_heavy(argv):
+def test_help_and_argument_errors_import_nothing_heavy(argv, tmp_path):
     """The measure of "answers in well under 2 s" that does not depend on the machine's load: no torch,
     transformers, TRL or datasets is imported (importing them takes 3-10 s on 2 busy cores)."""
+    config = tmp_path / "wrong_type.yaml"
+    config.write_text("max_steps: 1.5\n")  # a YAML value of the wrong type
+    argv = [str(config) if a == "{yaml}" else a for a in argv]
     code = (
         "import sys\nfrom trl_basis import cli\n"
         f"code = cli.main({argv!r})\n"

@@ -58,17 +58,11 @@ def read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     return path, config
 
 
-def check_yaml_types(config: dict[str, Any], parser, config_path: str | None) -> None:
+def check_yaml_types(config: dict[str, Any], hints: dict[str, Any], config_path: str | None) -> None:
     """YAML values of the wrong type (a float for an integer option, a list for a number, null for a required
     value) get a one-line error here: TrlParser takes YAML values as defaults, which argparse never type-checks, so
-    they would otherwise fail deep inside the config classes, or not at all."""
-    import dataclasses
-    import typing
-
-    hints: dict[str, Any] = {}
-    for cls in parser.dataclass_types:
-        resolved = typing.get_type_hints(cls)
-        hints.update({f.name: resolved.get(f.name) for f in dataclasses.fields(cls) if f.init})
+    they would otherwise fail deep inside the config classes, or not at all. `hints`: option -> type annotation (read
+    from the options spec, `trl_basis._cli_spec`, so that no dataclass needs importing)."""
     for key, value in config.items():
         expected = _type_problem(value, hints.get(key))
         if expected is not None:

@@ -201,13 +201,17 @@ def build_spec() -> dict[str, dict[str, dict[str, Any]]]:
 
 def _parser_options(parser) -> dict[str, dict[str, Any]]:
     import dataclasses
+    import typing
 
     config_cls = parser.dataclass_types[1]
     own = set(vars(config_cls).get("__annotations__", {})) if config_cls.__module__.startswith("trl_basis") else set()
-    docs = {}
+    docs, hints = {}, {}
     for cls in parser.dataclass_types:
+        resolved = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             docs.setdefault(f.name, " ".join(str(f.metadata.get("help", "")).split()))
+            if f.init:
+                hints.setdefault(f.name, hint_to_json(resolved.get(f.name)))
     out: dict[str, dict[str, Any]] = {}
     for action in parser._actions:
         if action.dest == "help" or action.dest in out or not action.option_strings[0].startswith("--"):
@@ -220,8 +224,46 @@ def _parser_options(parser) -> dict[str, dict[str, Any]]:
             "default": _plain(action.default),
             "help": docs.get(action.dest, ""),
             "own": action.dest in own,
+            "hint": hints.get(action.dest, "any"),
         }
     return dict(sorted(out.items()))
+
+
+def hint_to_json(hint: Any) -> Any:
+    """A dataclass field's type annotation as JSON, for the YAML type check without importing the dataclasses
+    (`_cli_input.check_yaml_types` reads it back with `hint_from_json`)."""
+    import enum
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return {"union": [hint_to_json(a) for a in args]}
+    if hint is type(None):
+        return "none"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return {"enum": [_plain(m.value) for m in hint]}
+    if hint in (int, float, bool, str):
+        return hint.__name__
+    if origin is list or hint is list:
+        return "list"
+    if origin is dict or hint is dict:
+        return "dict"
+    return "any"
+
+
+def hint_from_json(value: Any) -> Any:
+    """The annotation `hint_to_json` wrote, rebuilt for `_cli_input._type_problem` (enums by their values)."""
+    import enum
+    import typing
+
+    if isinstance(value, dict) and "union" in value:
+        return typing.Union[tuple(hint_from_json(v) for v in value["union"])]  # noqa: UP007 - built at run time
+    if isinstance(value, dict) and "enum" in value:
+        return enum.Enum("Choices", {f"m{i}": v for i, v in enumerate(value["enum"])})
+    return {"none": type(None), "int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}.get(
+        value, Any
+    )
 
 
 def _kind(action) -> str:
