@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +25,22 @@ def _argv(command: str, trainer: str) -> list[str]:
 def test_the_options_spec_matches_the_parsers(monkeypatch):
     """`_cli_options.json` is what the real TrlParsers hold (regenerate: python -m trl_basis._cli_spec)."""
     monkeypatch.delenv("TRL_BASIS_CACHE", raising=False)
-    assert json.loads(json.dumps(_cli_spec.build_spec())) == _cli_spec.load()
+    saved = json.loads(Path(_cli_spec.SPEC_FILE).read_text())
+    regenerate = "stale: regenerate it with python -m trl_basis._cli_spec"
+    assert saved["fingerprint"] == _cli_spec.fingerprint(), regenerate
+    assert json.loads(json.dumps(_cli_spec.build_spec())) == saved["parsers"], regenerate
+
+
+def test_a_stale_spec_falls_back_to_the_parsers(monkeypatch):
+    """An option added without regenerating the file is still known (the spec is then built from the parsers)."""
+    monkeypatch.setattr(_cli_spec, "fingerprint", lambda: "a source file changed")
+    _cli_spec.load.cache_clear()
+    try:
+        with open(_cli_spec.SPEC_FILE) as f:
+            assert json.load(f)["fingerprint"] != _cli_spec.fingerprint()
+        assert _cli_spec.load() == _cli_spec.build_spec()  # what the parsers hold now, not the file
+    finally:
+        _cli_spec.load.cache_clear()
 
 
 @pytest.mark.parametrize(("command", "trainer"), COMMANDS)

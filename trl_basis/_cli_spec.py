@@ -4,8 +4,9 @@ option names and flag values answer in well under 2 s.
 `_cli_options.json` (next to this file) lists every option of every parser (`trl-basis train --trainer <name>` and
 `trl-basis estimate-references`): its kind (int, float, bool, choice, ...), choices, dataclass default, help and
 whether the trainer's config class declares it itself. It is generated from the real `TrlParser`s by
-`python -m trl_basis._cli_spec` (TRL is pinned to one minor release), and `tests/test_cli_help.py` fails when it is
-out of date.
+`python -m trl_basis._cli_spec`, with a fingerprint of the files that define options and of the TRL and
+transformers versions: when that no longer matches (an option added, TRL upgraded) the spec is built from the
+parsers instead, slower but never wrong, and `tests/test_cli_help.py` fails until the file is regenerated.
 """
 
 from __future__ import annotations
@@ -65,11 +66,47 @@ def parser_key(command: str, trainer: str) -> str:
     return f"train:{trainer}" if command == "train" else command
 
 
+#: The files that define options, their types, defaults and choices; with the installed TRL and transformers
+#: versions they make the fingerprint that tells whether `_cli_options.json` is current.
+SOURCES = (
+    "trainers/*config.py",
+    "trainers/registry.py",
+    "scripts/arguments.py",
+    "advantages/*.py",
+    "tasks/arithmetic.py",
+)
+
+
+def fingerprint() -> str:
+    """Hash of `SOURCES` and the TRL/transformers versions (a few ms; imports neither)."""
+    import glob
+    import hashlib
+    from importlib.metadata import version
+
+    digest = hashlib.sha256()
+    root = os.path.dirname(__file__)
+    for pattern in SOURCES:
+        for path in sorted(glob.glob(os.path.join(root, pattern))):
+            digest.update(os.path.relpath(path, root).encode())
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    for package in ("trl", "transformers"):
+        digest.update(f"{package}=={version(package)}".encode())
+    return digest.hexdigest()[:20]
+
+
 @cache
 def load() -> dict[str, dict[str, dict[str, Any]]]:
-    """`{parser_key: {option: entry}}` from `_cli_options.json`."""
-    with open(SPEC_FILE, encoding="utf-8") as f:
-        return json.load(f)
+    """`{parser_key: {option: entry}}` from `_cli_options.json`; when the file is stale (an option was added, TRL
+    upgraded), built from the parsers instead: slower (imports TRL), never wrong."""
+    try:
+        with open(SPEC_FILE, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        saved = {}
+    if saved.get("fingerprint") == fingerprint():
+        return saved["parsers"]
+    return build_spec()
 
 
 def options(command: str, trainer: str) -> dict[str, dict[str, Any]]:
@@ -291,8 +328,9 @@ def _plain(value: Any) -> Any:
 
 
 def main() -> None:
+    """Regenerate `_cli_options.json` (after changing an option, or with a new TRL)."""
     with open(SPEC_FILE, "w", encoding="utf-8") as f:
-        json.dump(build_spec(), f, indent=1, sort_keys=True)
+        json.dump({"fingerprint": fingerprint(), "parsers": build_spec()}, f, indent=1, sort_keys=True)
         f.write("\n")
     print(f"wrote {SPEC_FILE}")
 
