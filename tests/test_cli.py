@@ -21,6 +21,13 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.fixture(autouse=True)
+def _in_a_fresh_folder(tmp_path, monkeypatch):
+    """Relative output folders (`outputs/...`) resolve in a fresh folder: a run the user made in the checkout (which
+    `trl-basis train` then refuses to overwrite) never changes what these tests see."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run_cli(
     *args: str,
     cwd: Path,
@@ -289,8 +296,19 @@ def test_main_job_other_trainers(tmp_path, trainer):
     proc, _ = run_cli("train", "--trainer", trainer, *REDUCED, "--output_dir", str(out), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = check_outputs(out, trainer, 3)
+    card = (out / "README.md").read_text()  # the model card, with the held-out numbers just measured
+    assert f"trained with **{ {'maxpo': 'MaxPO', 'grpo': 'GRPO'}[trainer] }**" in card
+    assert f"| pass@1 | {metrics['before']['accuracy']:.3f} | {metrics['after']['accuracy']:.3f} |" in card
+    assert "the built-in arithmetic task" in card and f"`{tiny_model_path()}`" in card
     if trainer == "maxpo":
         assert metrics["series"]["k"] == [4, 4, 4] and len(metrics["series"]["max_at_k"]) == 3
+        # MaxPO's own target, pass@K at its K = 4, beside pass@1: in the summary, the card and metrics.json
+        before, after = metrics["before"]["pass_at_k"]["4"], metrics["after"]["pass_at_k"]["4"]
+        assert metrics["target_k"] == 4 and f"| pass@4 | {before:.3f} | {after:.3f} |" in card
+        assert f"pass@4 (the trainer's K) {before:.3f} -> {after:.3f}" in proc.stdout
+    else:
+        assert metrics["target_k"] is None and "(the trainer's K)" not in proc.stdout
+        assert f"| pass@4 | {metrics['before']['pass_at_k']['4']:.3f} |" in card  # pass@eval_samples
 
 
 @pytest.mark.slow
@@ -444,6 +462,29 @@ def test_output_and_save_paths_that_are_files(tmp_path):
         cli.parse("train", ["--output_dir", str(a_file / "sub")])
 
 
+@pytest.mark.parametrize("left", ["metrics.json", "model.safetensors", "adapter_config.json", "checkpoint-5"])
+def test_an_output_dir_with_a_previous_run_is_refused(tmp_path, capsys, left):
+    out = tmp_path / "run"
+    out.mkdir()
+    cli.parse("train", ["--output_dir", str(out)])  # an empty folder is fine
+    (out / left).mkdir() if left.startswith("checkpoint") else (out / left).write_text("{}")
+    with pytest.raises(CLIError, match=r"already holds a run .*--output_dir, or --overwrite_output_dir true"):
+        cli.parse("train", ["--output_dir", str(out)])
+    assert cli.main(["train", "--output_dir", str(out)]) == 2
+    _assert_one_line(capsys.readouterr().err, left)
+    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--overwrite_output_dir", "true"])
+    assert args.output_dir == str(out)
+
+
+def test_the_default_output_dir_is_not_overwritten_either(tmp_path):
+    """The README's multi-process example once replaced the main job's model and metrics without a word."""
+    (tmp_path / "outputs" / "trl-basis-tiny").mkdir(parents=True)
+    (tmp_path / "outputs" / "trl-basis-tiny" / "metrics.json").write_text("{}")
+    with pytest.raises(CLIError, match="outputs/trl-basis-tiny"):
+        cli.parse("train", [])
+    assert cli.parse("train", ["--output_dir", "outputs/two-processes"])[1].output_dir == "outputs/two-processes"
+
+
 def test_resume_from_checkpoint_paths(tmp_path, capsys):
     out = tmp_path / "out"
     with pytest.raises(CLIError, match="is not a folder; pass a checkpoint"):
@@ -463,8 +504,10 @@ def test_resume_from_checkpoint_paths(tmp_path, capsys):
     _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "true"])
     assert args.resume_from_checkpoint == str(incomplete)
     assert "checkpoint-10 is incomplete" in capsys.readouterr().err
-    _, args, _ = cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
-    assert args.resume_from_checkpoint is None
+    with pytest.raises(CLIError, match="already holds a run"):  # "false": a new run, over the checkpoints
+        cli.parse("train", ["--output_dir", str(out), "--resume_from_checkpoint", "false"])
+    fresh = ["--output_dir", str(out), "--resume_from_checkpoint", "false", "--overwrite_output_dir", "true"]
+    assert cli.parse("train", fresh)[1].resume_from_checkpoint is None
 
 
 def _run_until(args: list[str], marker: str, cwd: Path, delay: float):

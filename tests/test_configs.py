@@ -23,7 +23,7 @@ def test_a_real_reference_cache_dir_is_kept(tmp_path):
 
 @pytest.mark.parametrize("config_cls", [BASISConfig, MaxPOConfig])
 def test_scale_rewards_warns_and_names_advantage_scaling(tmp_path, config_cls):
-    kwargs = dict(CPU, output_dir=str(tmp_path), per_device_train_batch_size=8)
+    kwargs = dict(CPU, output_dir=str(tmp_path), per_device_train_batch_size=64)  # 64: no small-batch warning
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         config_cls(**kwargs)  # the default: no warning
@@ -35,6 +35,29 @@ def test_scale_rewards_warns_and_names_advantage_scaling(tmp_path, config_cls):
 def test_non_integer_max_k_names_the_option(tmp_path, k):
     with pytest.raises(ValueError, match="max_k must be a whole number"):
         MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=8, max_k=k)
+
+
+@pytest.mark.parametrize(
+    ("per_device", "steps", "warns"), [(8, 1, True), (32, 1, True), (32, 2, False), (64, 1, False)]
+)
+def test_basis_warns_when_the_global_generation_batch_is_small(tmp_path, per_device, steps, warns):
+    """TRL's default batch (8 prompts) pools BASIS's baseline over too few prompts: one warning, with the fix."""
+    kwargs = dict(CPU, output_dir=str(tmp_path), per_device_train_batch_size=per_device, steps_per_generation=steps)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args = BASISConfig(**kwargs)
+    small = [w for w in caught if "pools its baseline" in str(w.message)]
+    assert len(small) == int(warns), [str(w.message) for w in caught]
+    if warns:
+        text = str(small[0].message)
+        assert f"here {per_device * steps} prompts" in text and "per_device_train_batch_size" in text and "64" in text
+    assert args.generation_batch_size == per_device * steps
+
+
+def test_maxpo_never_gets_the_basis_batch_warning(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=8)
 
 
 def test_basis_exact_at_a_large_batch_warns_of_its_cost(tmp_path):

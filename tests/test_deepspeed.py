@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from test_distributed import assert_same_global_batch, launch
 
+pytest.importorskip("deepspeed", reason="the optional extra: pip install -e '.[deepspeed]' (CI installs it)")
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
 

@@ -4,7 +4,11 @@ The estimator math (`trl_basis.advantages`) is pure torch and imports nothing fr
 the tiny task are imported lazily so that `import trl_basis` stays cheap.
 """
 
+from ._quiet import silence_unactionable_warnings
+
 __version__ = "0.1.0"
+
+silence_unactionable_warnings()
 
 _LAZY = {
     "AdvantageEstimatorTrainer": "trl_basis.trainers._trl_bridge",

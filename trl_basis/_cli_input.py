@@ -24,6 +24,13 @@ class CLIError(Exception):
     """Bad input: the message (one line) says what to change. Raised before any model loads where possible."""
 
 
+class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
+    """Training was interrupted (Ctrl-C) after the model and metrics so far were saved; the message says where.
+
+    Raised by `trl_basis.scripts.train.main`; defined here so that the command line catches it without importing
+    the training script (and torch) before it has to."""
+
+
 # ---------------------------------------------------------------------------------------------------- the YAML file
 def read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     if "--config" not in argv and not any(a.startswith("--config=") for a in argv):
@@ -51,17 +58,11 @@ def read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
     return path, config
 
 
-def check_yaml_types(config: dict[str, Any], parser, config_path: str | None) -> None:
+def check_yaml_types(config: dict[str, Any], hints: dict[str, Any], config_path: str | None) -> None:
     """YAML values of the wrong type (a float for an integer option, a list for a number, null for a required
     value) get a one-line error here: TrlParser takes YAML values as defaults, which argparse never type-checks, so
-    they would otherwise fail deep inside the config classes, or not at all."""
-    import dataclasses
-    import typing
-
-    hints: dict[str, Any] = {}
-    for cls in parser.dataclass_types:
-        resolved = typing.get_type_hints(cls)
-        hints.update({f.name: resolved.get(f.name) for f in dataclasses.fields(cls) if f.init})
+    they would otherwise fail deep inside the config classes, or not at all. `hints`: option -> type annotation (read
+    from the options spec, `trl_basis._cli_spec`, so that no dataclass needs importing)."""
     for key, value in config.items():
         expected = _type_problem(value, hints.get(key))
         if expected is not None:
@@ -159,6 +160,17 @@ def options_hint(command: str, trainer: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------- after parsing
+def check_deepspeed_installed(argv: list[str], config: dict[str, Any]) -> None:
+    """DeepSpeed is an optional extra (as in TRL): `--deepspeed` without it gets the install command."""
+    import importlib.util
+
+    if explicit_value("deepspeed", argv, config) and importlib.util.find_spec("deepspeed") is None:
+        raise CLIError(
+            "--deepspeed needs the deepspeed package, an optional extra: pip install 'trl_basis[deepspeed]' (or "
+            "pip install deepspeed)."
+        )
+
+
 def check_script_args(command: str, script_args) -> None:
     if script_args.dataset_streaming:
         raise CLIError(
@@ -182,6 +194,8 @@ def check_paths(command: str, script_args, training_args, model_args) -> None:
     if command == "train":
         check_writable_folder(training_args.output_dir, "output_dir")
         check_resume(training_args)
+        if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
+            check_no_previous_run(training_args.output_dir)
     else:
         check_writable_folder(script_args.save_path, "save_path")
     if (model_args.load_in_4bit or model_args.load_in_8bit) and importlib.util.find_spec("bitsandbytes") is None:
@@ -197,6 +211,23 @@ def check_writable_folder(path: str, option: str) -> None:
     existing = nearest_existing(path)  # the nearest folder that exists must let us create the rest
     if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
         raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
+
+
+#: What a finished or checkpointed run leaves in its output_dir (the model, its adapter, our metrics, TRL's state).
+RUN_FILES = ("config.json", "adapter_config.json", "model.safetensors", "metrics.json", "trainer_state.json")
+
+
+def check_no_previous_run(folder: str) -> None:
+    """A folder holding another run's model, metrics or checkpoints is refused: it would be replaced silently."""
+    if not os.path.isdir(folder):
+        return
+    names = os.listdir(folder)
+    found = [n for n in names if n in RUN_FILES or n.startswith("checkpoint-")]
+    if found:
+        raise CLIError(
+            f"output_dir {folder!r} already holds a run ({', '.join(sorted(found)[:3])}); pass another --output_dir, "
+            "or --overwrite_output_dir true to replace it (--resume_from_checkpoint true continues it)."
+        )
 
 
 def check_resume(training_args) -> None:

@@ -118,9 +118,12 @@ class HeldOutAccuracyCallback(TrainerCallback):
         self.seconds += time.perf_counter() - start
         self.points.append({"step": step, **result})
         k = self.num_samples
+        # MaxPO optimises pass@K at its own K: shown first, beside pass@1.
+        target = getattr(self.trainer, "current_k", None)
+        shown = sorted({j for j in (target, k) if isinstance(j, int) and 1 < j <= k})
         self.printer(
             f"[held-out] {label} step {step}: accuracy {result['accuracy']:.3f}"
-            + (f", pass@{k} {result['pass_at_k'][str(k)]:.3f}" if k > 1 else "")
+            + "".join(f", pass@{j} {result['pass_at_k'][str(j)]:.3f}" for j in shown)
             + f" ({len(self.dataset)} prompts x {k} samples)"
         )
 

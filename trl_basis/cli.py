@@ -22,9 +22,12 @@ import time
 import warnings
 from typing import Any
 
+from . import _cli_spec
 from ._cli_input import (  # CLIError and TRAINERS are part of this module's interface
     TRAINERS,  # noqa: F401
     CLIError,
+    Interrupted,
+    check_deepspeed_installed,
     check_paths,
     check_script_args,
     check_yaml_types,
@@ -44,7 +47,7 @@ COMMANDS = {
 USAGE = (
     "usage: trl-basis {train,estimate-references} [--config FILE.yaml] [--option value ...]\n\n"
     + "\n".join(f"  {name:<20} {text}" for name, text in COMMANDS.items())
-    + "\n\n`trl-basis COMMAND --help` lists every option. Launch on several GPUs with\n"
+    + "\n\n`trl-basis COMMAND --help` lists the main options, `--help-all` every one. Launch on several GPUs with\n"
     "  accelerate launch --config_file accelerate_configs/multi_gpu.yaml -m trl_basis train --config FILE.yaml"
 )
 
@@ -73,14 +76,21 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `trl-basis` console script. Returns the exit code."""
     started = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:  # like argparse without its required subcommand: usage, exit 2
+        print(USAGE, file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         return _fail(f"unknown command {command!r}; use one of {', '.join(COMMANDS)} (see trl-basis --help).")
-    from .scripts.train import Interrupted
-
+    if {"-h", "--help", "--help-all"} & set(rest):
+        try:
+            print(help_for(command, rest))
+        except CLIError as err:
+            return _fail(str(err))
+        return 0
     try:
         script_args, training_args, model_args = parse(command, rest)
         if command == "train":
@@ -129,23 +139,25 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
     model (with `check_model_path`), the script options and the paths are checked. Nothing heavy happens here: no
     model, tokenizer or dataset is loaded.
     """
-    from .scripts.arguments import LIST_OPTIONS, scalar_as_list
-
     argv = normalized_argv(argv)
     config_path, config = read_yaml(argv)
+    flags = flag_names(argv)
+    trainer = pick_trainer(command, argv, config, config_path)
+    # Names, flag values and the model path first, from the options' spec: bad input answers before torch loads.
+    _check_fast(command, trainer, config, config_path, argv, check_model_path)
+
+    from .scripts.arguments import LIST_OPTIONS, scalar_as_list
+
     for key in LIST_OPTIONS:  # checked as DataArguments will read them
         if key in config:
             config[key] = scalar_as_list(config[key])
-    flags = flag_names(argv)
-    trainer = pick_trainer(command, argv, config, config_path)
     parser = build_parser(command, trainer)
-    _check_names(command, trainer, parser, config, config_path, flags)
     if not isinstance(config.get("env", {}), dict):
         raise CLIError(f"`env` in {config_path} must be a mapping of NAME: value.")
 
     explicit = set(config) | set(flags)
     world = explicit_value("world", argv, config)
-    defaults = cli_defaults(command, trainer, explicit, explicit_value("dataset_name", argv, config), world)
+    defaults = cli_defaults(command, trainer, explicit, explicit_value("dataset_name", argv, config), world=world)
     model_name = explicit_value("model_name_or_path", argv, config)
     if model_name is None and not {"-h", "--help"} & set(argv):
         defaults["model_name_or_path"] = _tiny_model(world)
@@ -157,6 +169,8 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
     with warnings.catch_warnings():
         # GRPOConfig defaults `gradient_checkpointing=True`, which transformers reports as a deprecated alias.
         warnings.simplefilter("ignore", FutureWarning)
+        if command == "estimate-references":  # no training here: the generation batch does not matter
+            warnings.filterwarnings("ignore", message="BASIS pools its baseline", category=UserWarning)
         try:
             # The YAML's keys that this command ignores (a training YAML given to estimate-references) come back
             # as remaining strings of the config file: already checked above, so dropped.
@@ -185,21 +199,70 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
     return script_args, training_args, model_args
 
 
-def _check_names(command: str, trainer: str, parser, config: dict, config_path: str | None, flags: list[str]) -> None:
-    """Every YAML key and flag is an option of this command (with a suggestion when not), of the right type."""
-    known = {action.dest for action in parser._actions} | {"env"}
-    ignored = set()
-    if command == "estimate-references":  # a training YAML works here too: its training-only keys are ignored
-        ignored = {action.dest for action in build_parser("train", "basis")._actions} - known
+def _check_fast(
+    command: str, trainer: str, config: dict, config_path: str | None, argv: list[str], model: bool
+) -> None:
+    """Every YAML key and flag is an option of this command (with a suggestion when not), every YAML value has the
+    option's type, every int, float, bool or choice flag has a value argparse will take, and an explicit model path
+    exists: from `_cli_options.json`, so
+    without importing torch, transformers or TRL."""
+    known = set(_cli_spec.options(command, trainer)) | {"env"}
+    ignored = set(_cli_spec.options("train", "basis")) - known if command == "estimate-references" else set()
     for key in config:
         if key not in known | ignored:
-            hint = options_hint(command, trainer)
-            raise CLIError(f"unknown key {key!r} in {config_path}{suggest(key, known)}; {hint}")
-    check_yaml_types(config, parser, config_path)
-    for name in flags:
-        if name not in known and name not in ("help", "h", "config"):
+            raise CLIError(
+                f"unknown key {key!r} in {config_path}{suggest(key, known)}; {options_hint(command, trainer)}"
+            )
+    spec = _cli_spec.options(command, trainer)
+    for key in ("reward_funcs", "task_difficulties"):  # a YAML scalar there is a list of one (DataArguments)
+        if key in config and isinstance(config[key], str | int) and not isinstance(config[key], bool):
+            config = {**config, key: [config[key]]}
+    hints = {name: _cli_spec.hint_from_json(entry["hint"]) for name, entry in spec.items()}
+    check_yaml_types({k: v for k, v in config.items() if k in spec}, hints, config_path)
+    for name, value in _cli_spec.flag_values(argv):
+        if name in ("help", "h", "config"):
+            continue
+        if name not in known:
             hint = options_hint(command, trainer)
             raise CLIError(f"unknown option --{name}{suggest(name, known, prefix='--')}; {hint}")
+        problem = None if value is None else _cli_spec.flag_value_problem(spec[name], value)
+        if problem:
+            raise CLIError(f"argument --{name}: {problem} (see trl-basis {command} --help)")
+    check_deepspeed_installed(argv, config)
+    model_name = explicit_value("model_name_or_path", argv, config)
+    if model and model_name is not None:
+        from .models import check_model
+
+        try:
+            check_model(str(model_name))
+        except ValueError as err:
+            raise CLIError(str(err)) from err
+
+
+def help_for(command: str, argv: list[str]) -> str:
+    """`--help`: the grouped main options with the run's true defaults (no heavy import); `--help-all`: TRL's full
+    argparse help of every option."""
+    argv = normalized_argv(argv)
+    config_path, config = read_yaml(argv)
+    trainer = pick_trainer(command, argv, config, config_path)
+    if "--help-all" in argv:
+        return build_parser(command, trainer).format_help()
+    return _cli_spec.help_text(command, trainer, *_help_defaults(command, trainer))
+
+
+def _help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
+    """The defaults of a run with no option on a machine without a GPU, and those only the built-in task uses."""
+    builtin = cli_defaults(command, trainer, set(), None, cuda=False)
+    other = cli_defaults(command, trainer, set(), "my/dataset", cuda=False)
+    builtin["model_name_or_path"] = _tiny_model()
+    if command == "train":  # GRPOConfig resolves None to gradient_accumulation_steps (1 unless given)
+        builtin.setdefault("steps_per_generation", builtin.get("gradient_accumulation_steps", 1))
+    return builtin, {k for k, v in builtin.items() if k not in other or other[k] != v} - {"model_name_or_path"}
+
+
+def help_entries_for(command: str, trainer: str):
+    """The `(group, [(option, default, help)])` that `--help` prints."""
+    return _cli_spec.help_entries(command, trainer, *_help_defaults(command, trainer))
 
 
 def build_parser(command: str, trainer: str = "basis"):
@@ -216,12 +279,21 @@ def build_parser(command: str, trainer: str = "basis"):
 
 
 def cli_defaults(
-    command: str, trainer: str, explicit: set[str], dataset_name: str | None, world: str | None = None
+    command: str,
+    trainer: str,
+    explicit: set[str],
+    dataset_name: str | None,
+    cuda: bool | None = None,
+    world: str | None = None,
 ) -> dict[str, Any]:
-    """Defaults that differ from the dataclasses' for this run; keys given in the YAML or as flags are left out."""
-    import torch
-
+    """Defaults that differ from the dataclasses' for this run; keys given in the YAML or as flags are left out.
+    `cuda`: whether a GPU is there (None: ask torch); `world`: the built-in task's world (its output folder)."""
     from .data import is_builtin_task
+
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
 
     defaults: dict[str, Any] = {"report_to": "none"}
     if command == "train" and is_builtin_task(dataset_name):
@@ -237,7 +309,7 @@ def cli_defaults(
         defaults["output_dir"] = os.path.join("outputs", "trl_basis_reference_stage")  # removed when left empty
         if is_builtin_task(dataset_name):
             defaults.update(max_completion_length=8, reference_batch_size=128)
-    if not torch.cuda.is_available():
+    if not cuda:
         defaults["bf16"] = False
         if not explicit & {"gradient_checkpointing", "activation_checkpointing"}:
             defaults["activation_checkpointing"] = False

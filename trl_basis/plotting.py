@@ -69,12 +69,18 @@ def plot_curves(metrics: dict[str, Any], path: str) -> str:
     if points:
         xs = [p["step"] for p in points]
         ax.plot(xs, [p["accuracy"] for p in points], "o-", color="tab:green", label="pass@1 (accuracy)")
-        k = metrics.get("eval_samples", 1)
-        if k > 1:
+        k, target = metrics.get("eval_samples", 1), metrics.get("target_k")
+        if target:  # what the trainer optimises (MaxPO's pass@K), beside pass@1
+            ys = [p["pass_at_k"][str(target)] for p in points]
+            ax.plot(xs, ys, "D-", color="tab:red", label=f"pass@{target} (the trainer's K)")
+        if k > 1 and k != target:
             ax.plot(xs, [p["pass_at_k"][str(k)] for p in points], "s--", color="tab:olive", label=f"pass@{k}")
         ax.legend(loc="best", fontsize=8)
         before, after = points[0]["accuracy"], points[-1]["accuracy"]
-        ax.set_title(f"held-out accuracy: {before:.3f} → {after:.3f}")
+        title = f"held-out pass@1: {before:.3f} → {after:.3f}"
+        if target:
+            title += f"\npass@{target}: {ys[0]:.3f} → {ys[-1]:.3f}"
+        ax.set_title(title)
     else:
         ax.set_title("held-out accuracy (not evaluated)")
     ax.set(xlabel="step", ylabel="accuracy")

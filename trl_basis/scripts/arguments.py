@@ -129,6 +129,10 @@ class TrainScriptArguments(DataArguments):
             Completions per `generate` call in the evaluation.
         plot (`bool`, *optional*, defaults to `True`):
             Draw `training_curves.png` in the output directory.
+        overwrite_output_dir (`bool`, *optional*, defaults to `False`):
+            Train even when `output_dir` already holds a model, `metrics.json` or checkpoints, replacing them. Without
+            it such a folder is refused (unless resuming from one of its checkpoints), so that a second run never
+            silently replaces the first one's results.
     """
 
     trainer: str = field(
@@ -142,6 +146,10 @@ class TrainScriptArguments(DataArguments):
     eval_points: int = field(default=4, metadata={"help": "Evaluations during training, besides before and after."})
     eval_batch_size: int = field(default=256, metadata={"help": "Completions per generate call in the evaluation."})
     plot: bool = field(default=True, metadata={"help": "Draw training_curves.png in the output directory."})
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Replace the model, metrics.json and checkpoints already in output_dir (else refused)."},
+    )
 
 
 @dataclass

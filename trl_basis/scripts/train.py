@@ -18,9 +18,11 @@ import sys
 import time
 from typing import Any
 
+from .._cli_input import Interrupted
 from .._io import write_json_atomically
 from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
 from ..data import default_reward_names, is_builtin_task, load_task
+from ..model_card import held_out_results, write_model_card
 from ..plotting import collect_series, plot_curves
 from ..reward_registry import resolve_reward_funcs
 from ..trainers.registry import trainer_class
@@ -30,10 +32,6 @@ METRICS_FILE = "metrics.json"
 PLOT_FILE = "training_curves.png"
 
 __all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser", "trainer_name"]
-
-
-class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
-    """Training was interrupted (Ctrl-C) after the model and metrics so far were saved; the message says where."""
 
 
 def make_parser(trainer: str = "basis", subparsers=None):
@@ -56,16 +54,14 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
 
     state = PartialState()
     say = print if state.is_main_process else (lambda *a, **k: None)
-    if (
-        is_builtin_task(script_args.dataset_name)
-        and state.device.type == "cpu"
-        and "OMP_NUM_THREADS" not in os.environ
-    ):
-        import torch
+    if state.device.type == "cpu":
+        from .._threads import choose_num_threads
 
-        # The tiny model's matrices are too small for several threads to pay off; on a shared or small machine they
-        # only contend. One thread is several times faster there (set OMP_NUM_THREADS to override).
-        torch.set_num_threads(1)
+        threads = choose_num_threads()  # the free usable cores; OMP_NUM_THREADS overrides (see trl_basis._threads)
+        if threads is not None:
+            say(
+                f"[trl-basis] {threads} torch thread(s): the usable CPU cores that are not busy (OMP_NUM_THREADS overrides)"
+            )
 
     train, test, description = load_task(script_args, test="required" if script_args.eval_prompts > 0 else "none")
     reward_funcs = resolve_reward_funcs(default_reward_names(script_args))
@@ -104,6 +100,7 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
 
     trainer.save_model(training_args.output_dir)
     metrics = run_metrics(script_args, model_args, trainer, callback, description, test)
+    metrics["target_k"] = target_k(trainer, script_args.eval_samples)
     metrics.update(
         interrupted=interrupted,
         setup_seconds=setup_seconds,
@@ -113,6 +110,14 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
     if state.is_main_process:
         metrics["wall_seconds"] = time.perf_counter() - started
         write_outputs(metrics, training_args.output_dir, plot=script_args.plot)
+        # TRL's grpo.py names the dataset on the card; we add the held-out numbers just measured.
+        dataset = script_args.dataset_name if not is_builtin_task(script_args.dataset_name) else f"the {description}"
+        write_model_card(
+            trainer,
+            training_args.output_dir,
+            dataset_name=dataset,
+            results=held_out_results(metrics, metrics["target_k"] or script_args.eval_samples),
+        )
         report(metrics, script_args.eval_samples, interrupted, say)
     if interrupted:
         raise Interrupted(
@@ -121,6 +126,12 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
         )
     state.wait_for_everyone()
     return metrics
+
+
+def target_k(trainer, eval_samples: int) -> int | None:
+    """The K a trainer optimises pass@K for (MaxPO's K at the end of training), when the evaluation measures it."""
+    k = getattr(trainer, "current_k", None)
+    return k if isinstance(k, int) and 1 < k <= eval_samples else None
 
 
 def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
@@ -216,10 +227,15 @@ def write_outputs(metrics: dict[str, Any], output_dir: str, plot: bool) -> None:
 def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -> None:
     say("")
     if metrics["before"] is not None and not interrupted:
+        before, after = metrics["before"], metrics["after"]
+        k, target = metrics.get("target_k"), ""
+        if k:  # MaxPO's own objective, beside pass@1
+            target = (
+                f"; pass@{k} (the trainer's K) {before['pass_at_k'][str(k)]:.3f} -> {after['pass_at_k'][str(k)]:.3f}"
+            )
         say(
-            f"[trl-basis] held-out accuracy: {metrics['before']['accuracy']:.3f} before -> "
-            f"{metrics['after']['accuracy']:.3f} after ({metrics['num_eval_prompts']} prompts x "
-            f"{eval_samples} samples)"
+            f"[trl-basis] held-out accuracy: {before['accuracy']:.3f} before -> {after['accuracy']:.3f} after"
+            f"{target} ({metrics['num_eval_prompts']} prompts x {eval_samples} samples)"
         )
     say(
         f"[trl-basis] wall time {metrics['wall_seconds']:.0f}s (setup incl. reference stage "
@@ -229,6 +245,7 @@ def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -
     files = metrics["files"]
     say(f"[trl-basis] model:   {files['model']}")
     say(f"[trl-basis] metrics: {files['metrics']}")
+    say(f"[trl-basis] card:    {os.path.join(files['model'], 'README.md')}")
     if "plot" in files:
         say(f"[trl-basis] plot:    {files['plot']}")
 

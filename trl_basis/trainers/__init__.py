@@ -1,9 +1,23 @@
-"""Drop-in replacements of TRL's GRPOTrainer. The only contact with TRL internals is `_trl_bridge.py`."""
+"""Drop-in replacements of TRL's GRPOTrainer. The only contact with TRL internals is `_trl_bridge.py`.
 
-from ._trl_bridge import AdvantageEstimatorTrainer, GatheredBatch
-from .basis_config import BASISConfig
-from .basis_trainer import BASISTrainer
-from .maxpo_config import MaxPOConfig
-from .maxpo_trainer import MaxPOTrainer
+Imported lazily, so that `trainers.registry` (the command line's `--trainer` choices) stays cheap to import.
+"""
+
+_LAZY = {
+    "AdvantageEstimatorTrainer": "._trl_bridge",
+    "GatheredBatch": "._trl_bridge",
+    "BASISConfig": ".basis_config",
+    "BASISTrainer": ".basis_trainer",
+    "MaxPOConfig": ".maxpo_config",
+    "MaxPOTrainer": ".maxpo_trainer",
+}
 
 __all__ = ["AdvantageEstimatorTrainer", "BASISConfig", "BASISTrainer", "GatheredBatch", "MaxPOConfig", "MaxPOTrainer"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -28,6 +28,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
 from .._io import write_json_atomically
+from ..model_card import write_model_card
 
 ESTIMATOR_STATE_FILE = "trl_basis_state.json"
 
@@ -91,6 +92,11 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     def __init__(self, *args, **kwargs):
         self._gathered: GatheredBatch | None = None
         self._estimator_state: dict[str, Any] = {}
+        config = kwargs.get("args")
+        if config is not None and (config.use_cpu or not torch.cuda.is_available()):
+            from .._threads import choose_num_threads
+
+            choose_num_threads()  # torch's default (one thread per core) crawls when other processes share the cores
         super().__init__(*args, **kwargs)
         if self.multi_objective_aggregation not in self._aggregations:
             raise ValueError(
@@ -212,6 +218,21 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         for value in self._logs.values():  # this pass is not training: keep it out of the completions table
             value.clear()  # deques, and dicts of deques
         return batch.rewards_per_func
+
+    # ------------------------------------------------------------------ model card
+    #: Named on the card that every save writes (`trl_basis.model_card`): the dataset, and the held-out results
+    #: (`trl_basis.model_card.held_out_results`); `trl-basis train` sets both.
+    model_card_dataset: str | None = None
+    model_card_results: dict[str, Any] | None = None
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        super().save_model(output_dir, _internal_call)
+        # After the weights: a LoRA save has just written PEFT's generic card, which this one replaces.
+        write_model_card(self, output_dir or self.args.output_dir)
+
+    def create_model_card(self, model_name=None, dataset_name=None, tags=None):
+        """TRL's hook (checkpoints, `push_to_hub`): the same card as `save_model`'s, in `args.output_dir`."""
+        write_model_card(self, self.args.output_dir, dataset_name=dataset_name, model_name=model_name, tags=tags)
 
     # ------------------------------------------------------------------ checkpoint state
     def _save_checkpoint(self, model, trial):

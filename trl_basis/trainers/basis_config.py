@@ -11,7 +11,7 @@ from trl import GRPOConfig
 from ..advantages.basis import BASIS_FALLBACKS
 from ..advantages.scaling import ADVANTAGE_SCALINGS
 from ..advantages.values import BASIS_VALUES
-from ._checks import cache_dir_or_none, one_of, warn_if_scale_rewards_set
+from ._checks import cache_dir_or_none, one_of, warn_if_scale_rewards_set, warn_if_small_batch
 
 #: The modes of `scale_advantages` that need no group (BASIS samples one completion per prompt), default first.
 BASIS_ADVANTAGE_SCALINGS = ("batch", "none")
@@ -230,6 +230,7 @@ class BASISConfig(GRPOConfig):
         self._resolve_basis_values()
         self._check_basis_fields()
         warn_if_scale_rewards_set(self)
+        warn_if_small_batch(self)
         if self.basis_exact and self.generation_batch_size >= 1024:  # already global: all processes, all steps
             warnings.warn(
                 f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per generation "

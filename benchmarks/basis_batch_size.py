@@ -1,0 +1,125 @@
+"""How large must BASIS's global generation batch be for a reliable baseline? Value MSE against batch size.
+
+    python benchmarks/basis_batch_size.py                  # writes benchmarks/results/basis_batch_size.md
+    python benchmarks/basis_batch_size.py --quick          # smoke test: tiny settings, prints only
+
+What it does (full settings in brackets; seed `--seed`, default 0):
+
+1. The tiny world: `make_arithmetic_dataset(num_train=1000, seed=0)` and the shipped tiny model. Sample
+   N = 8 reference rewards per training prompt from the INITIAL model and keep the prompts whose 8 rewards are not
+   all equal (what `BASISTrainer` keeps, `filter_constant_prompts`); fix P [= 256] of them.
+2. Policies: the initial model, then each `--policy DIR` (e.g. a model trained by `trl-basis train`: a policy that
+   has moved away from the reference values, as during training). Sample M [= 40] completions per prompt from each.
+3. For each batch size B in [4, 8, 16, 32, 64, 128, 256], draw [300] random batches of B of the P prompts. In each,
+   one of a prompt's M samples is its rollout r_i and the other M - 1 give its "true" value. The baseline is
+   `calibrate_beta(r, v, betas)` (the trainer's defaults: grid of 230 betas, epsilon 1e-3, zero fallback). The MSE
+   is the mean of (b_i - truth_i)^2 minus the sampling variance of the truth, so it estimates E[(b_i - value_i)^2];
+   the leave-one-out batch mean (REINFORCE++) is shown for comparison.
+
+`BASISConfig` warns once when the global generation batch is smaller than the size this table shows to be reliable
+(`MIN_RELIABLE_BATCH` in `trl_basis/trainers/_checks.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from _common import load_tiny, markdown_table, write_results  # noqa: E402
+
+BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
+
+
+def sample(model_path: str | None, dataset, num_samples: int, seed: int) -> torch.Tensor:
+    from trl_basis.evaluation import sample_rewards
+    from trl_basis.tasks import arithmetic_reward
+
+    model, tokenizer = load_tiny(model_path)
+    return sample_rewards(
+        model, tokenizer, dataset, arithmetic_reward, num_samples, max_new_tokens=8, seed=seed, batch_size=128
+    )
+
+
+def batch_mse(rewards: torch.Tensor, refs: torch.Tensor, sizes, num_batches: int, seed: int) -> dict[int, dict]:
+    from trl_basis.advantages import beta_grid, calibrate_beta, reference_values
+
+    betas = beta_grid()
+    table = reference_values(refs, betas)
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for size in sizes:
+        basis, loo = [], []
+        for _ in range(num_batches):
+            idx = torch.randperm(rewards.shape[0], generator=gen)[:size]
+            order = torch.rand(size, rewards.shape[1], generator=gen).argsort(dim=1)
+            draws = rewards[idx].gather(1, order)
+            r, rest = draws[:, 0], draws[:, 1:]
+            truth, noise = rest.mean(dim=1), rest.var(dim=1) / rest.shape[1]
+            baseline = calibrate_beta(r, table[idx], betas).baseline
+            basis.append(((baseline - truth).square() - noise).mean().item())
+            loo.append((((r.sum() - r) / (size - 1) - truth).square() - noise).mean().item())
+        basis_t = torch.tensor(basis)
+        out[size] = {
+            "basis": basis_t.mean().item(),
+            "basis_se": (basis_t.std() / num_batches**0.5).item(),
+            "loo": sum(loo) / len(loo),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[int, dict]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--policy", nargs="*", default=[], help="model folder(s) of trained policies, measured after the initial model"
+    )
+    parser.add_argument("--prompts", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.prompts, args.samples, args.batches = 32, 6, 5
+    from trl_basis.tasks import make_arithmetic_dataset
+
+    train = make_arithmetic_dataset(num_train=200 if args.quick else 1000, num_test=8, seed=0)["train"]
+    refs = sample(None, train, 8, args.seed)
+    kept = [i for i in range(len(train)) if refs[i].min() != refs[i].max()]
+    gen = torch.Generator().manual_seed(args.seed)
+    chosen = torch.tensor(kept)[torch.randperm(len(kept), generator=gen)[: args.prompts]]
+    sizes = [b for b in BATCH_SIZES if b <= args.prompts]
+    sections, results = [], {}
+    for policy in [None, *args.policy]:
+        rewards = sample(policy, train.select(chosen.tolist()), args.samples, args.seed + 1)
+        results[policy] = batch_mse(rewards, refs[chosen], sizes, args.batches, args.seed)
+        rows = [
+            [
+                b,
+                f"{r['basis']:.4f} ± {2 * r['basis_se']:.4f}",
+                f"{r['basis'] / results[policy][sizes[-1]]['basis']:.2f}",
+                f"{r['loo']:.4f}",
+            ]
+            for b, r in results[policy].items()
+        ]
+        sections.append(
+            f"policy: {policy or 'the initial tiny model'} (pass@1 {rewards.nanmean().item():.3f} on these prompts)\n\n"
+            + markdown_table(
+                ["global batch B", "BASIS MSE (± 2 s.e.)", f"vs B = {sizes[-1]}", "leave-one-out mean MSE"], rows
+            )
+        )
+    body = (
+        f"{len(kept)} of {len(train)} training prompts kept by the reference filter; P = {len(chosen)} of them, "
+        f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}.\n\n"
+        + "\n\n".join(sections)
+    )
+    command = "python benchmarks/basis_batch_size.py" + "".join(f" --policy {p}" for p in args.policy)
+    write_results("basis_batch_size", "BASIS baseline MSE against the global batch size", command, body, args.quick)
+    return results
+
+
+if __name__ == "__main__":
+    main()
