@@ -263,7 +263,23 @@ def _parser_options(parser) -> dict[str, dict[str, Any]]:
             "own": action.dest in own,
             "hint": hints.get(action.dest, "any"),
         }
+    for name, value in _resolved_defaults(config_cls, own).items():
+        if out.get(name, {}).get("default") is None:
+            out[name]["default"] = value
     return dict(sorted(out.items()))
+
+
+def _resolved_defaults(config_cls, own: set[str]) -> dict[str, Any]:
+    """The trainer's own options whose `None` default `__post_init__` resolves (e.g. BASIS's `basis_fallback` and
+    `basis_window`): `--help` shows what a run gets."""
+    import warnings
+
+    if not own:
+        return {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        config = config_cls(output_dir="trl_basis_help", use_cpu=True, bf16=False, report_to="none")
+    return {name: _plain(getattr(config, name)) for name in own if getattr(config, name, None) is not None}
 
 
 def hint_to_json(hint: Any) -> Any:

@@ -296,6 +296,13 @@ def cli_defaults(
         cuda = torch.cuda.is_available()
 
     defaults: dict[str, Any] = {"report_to": "none"}
+    if is_builtin_task(dataset_name):  # the world's levels (DataArguments resolves the same when called directly)
+        from .tasks.worlds import get_world
+
+        try:
+            defaults["task_difficulties"] = list(get_world(world).difficulties)
+        except ValueError as err:
+            raise CLIError(f"--world: {err}") from err
     if command == "train" and is_builtin_task(dataset_name):
         defaults.update(TASK_SHARED_DEFAULTS)
         defaults.update(TASK_DEFAULTS[trainer])
