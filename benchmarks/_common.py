@@ -41,6 +41,13 @@ CPU_TRAINING = dict(
 WORLD_CHOICES = ("level3", "mixed", "hard")
 
 
+def set_threads(num: int) -> None:
+    """Torch threads for the whole run: `OMP_NUM_THREADS` too, which the trainers' own thread choice obeys (without
+    it, each trainer would pick the cores it finds idle when it is built)."""
+    os.environ["OMP_NUM_THREADS"] = str(num)
+    torch.set_num_threads(num)
+
+
 def results_name(name: str, world: str | None) -> str:
     """`name` for the default world (level3), `name_<world>` for the others."""
     return name if world in (None, "level3") else f"{name}_{world}"

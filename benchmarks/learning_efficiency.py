@@ -71,6 +71,7 @@ from _common import (
     load_tiny,
     markdown_table,
     results_name,
+    set_threads,
     tiny_world,
     write_results,
 )
@@ -490,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         opts.seeds = [0] if quick else [0, 1, 2]
     if quick:
         opts.batch = min(opts.batch, 16)
-    torch.set_num_threads(opts.threads)
+    set_threads(opts.threads)
     command = "python benchmarks/learning_efficiency.py" + "".join(
         " " + a for a in (argv if argv is not None else sys.argv[1:])
     )

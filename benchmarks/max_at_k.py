@@ -45,6 +45,7 @@ from _common import (
     load_tiny,
     markdown_table,
     results_name,
+    set_threads,
     tiny_world,
     write_results,
 )
@@ -474,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
     if quick:
         opts.prompts = min(opts.prompts, 4)
         opts.train_prompts_per_step = min(opts.train_prompts_per_step, 4)
-    torch.set_num_threads(opts.threads)
+    set_threads(opts.threads)
     command = "python benchmarks/max_at_k.py" + "".join(" " + a for a in (argv if argv is not None else sys.argv[1:]))
     start = time.perf_counter()
 

@@ -46,7 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _common import CPU_TRAINING, RESULTS_DIR, markdown_table, tiny_world, write_results  # noqa: E402
+from _common import CPU_TRAINING, RESULTS_DIR, markdown_table, set_threads, tiny_world, write_results  # noqa: E402
 
 TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
 EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         worker(args.worker, args.data, cfg, args.threads, args.out)
         return {}
 
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     start = time.perf_counter()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -58,13 +58,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _common import (  # noqa: E402
+from _common import (
     CPU_TRAINING,
     RESULTS_DIR,
     WORLD_CHOICES,
     load_tiny,
     markdown_table,
     results_name,
+    set_threads,  # noqa: E402
     tiny_world,
     write_results,
 )
@@ -492,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     cfg = settings(args)
     if cfg["samples"] < 1 + max(GROUP_SIZES) + 2:
         raise SystemExit(f"--samples must be >= {3 + max(GROUP_SIZES)}")

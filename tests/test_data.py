@@ -48,3 +48,21 @@ def test_bad_task_difficulties_name_the_option():
         from trl_basis.scripts.arguments import TrainScriptArguments
 
         load_task(TrainScriptArguments(task_difficulties=[9]))
+
+
+@pytest.mark.parametrize("world", ["level3", "mixed", "hard"])
+def test_the_built_in_task_of_a_world_holds_out_the_worlds_own_split(world):
+    """`trl-basis train --world W` evaluates on W's held-out split (for a multi-level world, the union of its levels'
+    own splits, which its model never trained on), not on a plain split of the same levels."""
+    from trl_basis.data import load_task
+    from trl_basis.scripts.arguments import TrainScriptArguments
+    from trl_basis.tasks import make_arithmetic_dataset
+
+    train, held_out, _ = load_task(TrainScriptArguments(world=world, task_num_train=300, task_num_test=60))
+    expected = make_arithmetic_dataset(num_train=300, num_test=60, world=world)
+    assert held_out["prompt"] == expected["test"]["prompt"]
+    assert train["prompt"] == expected["train"]["prompt"]
+    # Other levels than the world's: a plain split of those levels.
+    _, custom, _ = load_task(TrainScriptArguments(world=world, task_difficulties=[3, 4], task_num_test=60))
+    plain = make_arithmetic_dataset(num_train=1000, num_test=60, difficulties=(3, 4))["test"]
+    assert (custom["prompt"] == plain["prompt"]) == (world != "mixed")

@@ -52,8 +52,8 @@ COMMON_ENV = {
 NOTEBOOKS = {
     "basis_gsm8k.ipynb": {
         "env": {
-            # 64 prompts x 8 reference samples is one generate() call; the tiny model leaves >= 8 (one step's
-            # batch) with mixed reference rewards after BASIS drops the always/never-solved ones.
+            # 64 prompts x 8 reference samples; the tiny model leaves >= 8 (one step's batch) with mixed
+            # reference rewards after BASIS drops the always/never-solved ones.
             "TRL_BASIS_NB_NUM_TRAIN": "64",
             "TRL_BASIS_NB_NUM_EVAL": "8",
             "TRL_BASIS_NB_EVAL_SAMPLES": "4",

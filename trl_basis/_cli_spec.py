@@ -74,6 +74,8 @@ SOURCES = (
     "scripts/arguments.py",
     "advantages/*.py",
     "tasks/arithmetic.py",
+    "tasks/worlds.py",
+    "cli.py",
 )
 
 
@@ -90,8 +92,8 @@ def fingerprint() -> str:
             digest.update(os.path.relpath(path, root).encode())
             with open(path, "rb") as f:
                 digest.update(f.read())
-    for package in ("trl", "transformers"):
-        digest.update(f"{package}=={version(package)}".encode())
+    for package in ("trl", "transformers"):  # major.minor: patch releases do not add options
+        digest.update(f"{package}=={'.'.join(version(package).split('.')[:2])}".encode())
     return digest.hexdigest()[:20]
 
 

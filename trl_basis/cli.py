@@ -314,6 +314,8 @@ def cli_defaults(
             defaults["activation_checkpointing"] = False  # pointless for a tiny model
     if command == "estimate-references":
         defaults["output_dir"] = os.path.join("outputs", "trl_basis_reference_stage")  # removed when left empty
+        # No training step to stay under in memory here: 64 prompts per generate call (128 for the tiny task).
+        defaults["reference_batch_size"] = 64
         if is_builtin_task(dataset_name):
             defaults.update(max_completion_length=8, reference_batch_size=128)
     if not cuda:

@@ -46,9 +46,15 @@ def load_task(args: DataArguments, test: str = "required") -> tuple[Any, Any | N
             raise ValueError(
                 f"task_difficulties must be levels among {sorted(DIFFICULTY_LEVELS)}; got {args.task_difficulties}."
             )
+        from .tasks.worlds import get_world
+
         levels = tuple(args.task_difficulties)
+        # The world's own levels: its held-out split (a multi-level world's is the union of its levels' splits, which
+        # its model never trained on); other levels: a plain split of those levels.
+        world = getattr(args, "world", None)
+        world = world if world is not None and levels == get_world(world).difficulties else None
         data = make_arithmetic_dataset(
-            args.task_num_train, args.task_num_test, seed=args.task_seed, difficulties=levels
+            args.task_num_train, args.task_num_test, seed=args.task_seed, difficulties=levels, world=world
         )
         train, held_out = data["train"], (data["test"] if test != "none" else None)
         description = (

@@ -33,11 +33,13 @@ def estimate_reference_rewards(
     from .trainers.basis_config import BASISConfig
     from .trainers.basis_trainer import BASISTrainer
 
-    args = BASISConfig(output_dir="trl_basis_references", report_to="none") if args is None else args
+    if args is None:  # no training step to match: generate 64 prompts per call
+        args = BASISConfig(output_dir="trl_basis_references", report_to="none", reference_batch_size=64)
     # A shallow copy, not dataclasses.replace: re-running GRPOConfig.__post_init__ on a finished config fails
     # (generation_batch_size and steps_per_generation are both set by then).
     args = copy.copy(args)
     args.filter_constant_prompts = False
+    args.basis_values = "reference"  # the reference rows themselves, whatever the training will do with them
     trainer = BASISTrainer(
         model=model,
         reward_funcs=reward_funcs,

@@ -259,8 +259,8 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         state, problem = broadcast_object_list(loaded)
         if problem is not None:
             warnings.warn(
-                f"{path} could not be read ({problem}); the estimator's state (its beta/K history and basis_history"
-                " counts) restarts empty. The model, optimizer and schedule were restored.",
+                f"{path} could not be read ({problem}); the estimator's state (its beta/K history, basis_history"
+                " counts and rolling/online value rows) restarts empty. The model, optimizer and schedule were restored.",
                 UserWarning,
                 stacklevel=2,
             )

@@ -81,7 +81,8 @@ class BASISConfig(GRPOConfig):
             Where each prompt's value curve `v_x(β)` comes from (ALGORITHMS.md §1, §1e, §1f). `"reference"`: the
             paper's, its `N` offline reference rewards, frozen. `"history"`: the same, and the baseline is then
             blended with the prompt's own discounted past rewards (same as `basis_history=True`). `"rolling"`: a
-            window of the prompt's last `basis_window` rewards, started from its reference rewards; each online
+            window of the prompt's last `basis_window` rewards, started from its reference rewards (the last
+            `basis_window` of them); each online
             reward joins it after the whole batch's baselines are computed. `"online"`: the same window started
             empty, with NO offline stage; a prompt with fewer than `basis_min_samples` rewards gets the
             leave-one-out batch mean as its baseline. Rolling and online rows are saved with checkpoints.
@@ -301,9 +302,11 @@ class BASISConfig(GRPOConfig):
             raise ValueError(
                 f"advantage_scaling must be {one_of(BASIS_ADVANTAGE_SCALINGS)}; got {self.advantage_scaling!r}."
             )
-        if self.basis_window < 1:
-            raise ValueError(f"basis_window must be >= 1 rewards per prompt (or None); got {self.basis_window}.")
-        if not 1 <= self.basis_min_samples <= self.basis_window:
+        for name in ("basis_window", "basis_min_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
+        if self.basis_values in ("rolling", "online") and self.basis_min_samples > self.basis_window:
             raise ValueError(
                 f"basis_min_samples must be in [1, basis_window={self.basis_window}]; got {self.basis_min_samples}."
             )

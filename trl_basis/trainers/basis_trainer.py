@@ -167,7 +167,12 @@ class BASISTrainer(AdvantageEstimatorTrainer):
                 "basis_epsilon of 0 or 1 overflow the refined estimator's weights. Raise basis_epsilon (default 1e-3)."
             )
         baseline, history_metrics = result.baseline, {}
-        if keys is not None:  # rolling/online: rows without a usable value take the leave-one-out batch mean
+        num_fallback = int(result.num_fallback)
+        if keys is not None:
+            # Scored rows without a usable value took the leave-one-out batch mean, not basis_fallback.
+            num_fallback -= sum(
+                1 for ok, v in zip(usable, valid.tolist(), strict=True) if v and not ok
+            )  # rolling/online: rows without a usable value take the leave-one-out batch mean
             baseline = with_batch_fallback(baseline, rewards, torch.tensor(usable))
             self._record_rows(keys, rows, rewards)
             history_metrics["basis/usable_fraction"] = sum(usable) / max(len(usable), 1)
@@ -185,7 +190,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             "basis/initial_criterion": result.initial_criterion[index].item(),
             "basis/active_fraction": int(result.num_active) / max(num_valid, 1),
             "basis/baseline_mean": baseline[valid].double().mean().item() if num_valid else 0.0,
-            "basis/fallback_count": int(result.num_fallback),
+            "basis/fallback_count": num_fallback,
             **history_metrics,
         }
         return advantages, metrics
