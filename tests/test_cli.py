@@ -543,7 +543,9 @@ def test_ctrl_c_during_training_saves_the_model_and_metrics(tmp_path):
     out = tmp_path / "run"
     args = ["train", "--max_steps", "2000", "--task_num_train", "128", "--eval_prompts", "8", "--eval_samples", "2"]
     args += ["--eval_points", "0", "--output_dir", str(out), "--reference_cache_dir", "null"]
-    code, stdout, stderr = _run_until(args, "[held-out] before training", tmp_path, delay=3.0)
+    # Interrupt once a training step was logged (a fixed delay after the first evaluation is too short on a loaded
+    # machine: the run was then still before its first step).
+    code, stdout, stderr = _run_until(args, "[train] step", tmp_path, delay=0.5)
     assert code == 130, stderr[-2000:]
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("trl-basis: error: interrupted at step") and str(out) in last
