@@ -526,6 +526,9 @@ def _run_until(args: list[str], marker: str, cwd: Path, delay: float):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A run started in the background by a non-interactive shell inherits SIGINT ignored, and Python then never
+        # raises KeyboardInterrupt: give the child the default disposition, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = []
     for line in proc.stdout:
