@@ -38,7 +38,13 @@ CPU_TRAINING = dict(
 )
 
 
-WORLD_CHOICES = ("level3", "mixed", "hard")
+def add_world_argument(parser) -> None:
+    """`--world`: a shipped tiny world (`trl_basis.tasks.WORLDS`), its model and its levels."""
+    from trl_basis.tasks.worlds import DEFAULT_WORLD, WORLDS
+
+    parser.add_argument(
+        "--world", default=DEFAULT_WORLD, choices=list(WORLDS), help="shipped tiny world (model + levels)"
+    )
 
 
 def set_threads(num: int) -> None:
@@ -50,7 +56,9 @@ def set_threads(num: int) -> None:
 
 def results_name(name: str, world: str | None) -> str:
     """`name` for the default world (level3), `name_<world>` for the others."""
-    return name if world in (None, "level3") else f"{name}_{world}"
+    from trl_basis.tasks.worlds import DEFAULT_WORLD
+
+    return name if world in (None, DEFAULT_WORLD) else f"{name}_{world}"
 
 
 def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None):

@@ -66,7 +66,7 @@ import torch
 from _common import (
     CPU_TRAINING,
     RESULTS_DIR,
-    WORLD_CHOICES,
+    add_world_argument,
     held_out_accuracy,
     load_tiny,
     markdown_table,
@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=64, help="completions per step (full: 64)")
     parser.add_argument("--train-prompts", type=int, default=None, help="training prompts (full: 1000)")
     parser.add_argument("--eval-prompts", type=int, default=None, help="held-out prompts (full: 200)")
-    parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
+    add_world_argument(parser)
     parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: the world's)")
     parser.add_argument("--eval-samples", type=int, default=None, help="samples per held-out prompt (full: 8)")
     parser.add_argument("--eval-seed", type=int, default=1234)

@@ -41,7 +41,7 @@ import torch
 from _common import (
     CPU_TRAINING,
     RESULTS_DIR,
-    WORLD_CHOICES,
+    add_world_argument,
     load_tiny,
     markdown_table,
     results_name,
@@ -457,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
-    parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
+    add_world_argument(parser)
     parser.add_argument("--plot-prefix", default=None, help="write the plots under this prefix (for --no-write)")
     opts = parser.parse_args(argv)
     quick = opts.quick

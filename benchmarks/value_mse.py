@@ -61,11 +61,11 @@ import torch  # noqa: E402
 from _common import (
     CPU_TRAINING,
     RESULTS_DIR,
-    WORLD_CHOICES,
+    add_world_argument,
     load_tiny,
     markdown_table,
     results_name,
-    set_threads,  # noqa: E402
+    set_threads,
     tiny_world,
     write_results,
 )
@@ -172,18 +172,24 @@ def train_and_snapshot(cfg: dict, seed: int, workdir: str):
     return snapshots, trainer.train_dataset, list(trainer._estimator_state["beta"]), observed
 
 
+def replay(keys: list[str], observed: list[tuple[int, str, float]], step: int, start: list, update) -> list:
+    """Each prompt's state after replaying, from `start`, the rewards the run observed before `step` with
+    `update(state, reward)`: what a tracker or a window riding along the run would hold at that checkpoint."""
+    state = dict(zip(keys, start, strict=True))
+    for seen_at, key, reward in observed:
+        if seen_at < step and key in state:
+            state[key] = update(state[key], reward)
+    return [state[k] for k in keys]
+
+
 def replay_counts(
     keys: list[str], observed: list[tuple[int, str, float]], step: int, start: torch.Tensor, discount: float
 ) -> torch.Tensor:
-    """(P, 2) tracker counts of each prompt after replaying, from `start`, the rewards the run observed before
-    `step` (what a tracker riding along the run would hold at that checkpoint)."""
+    """(P, 2) SPO tracker counts of each prompt at `step` (`replay`), from the counts `start`."""
     from trl_basis.advantages.peers import spo_tracker_update
 
-    state = {k: tuple(row) for k, row in zip(keys, start.tolist(), strict=True)}
-    for seen_at, key, reward in observed:
-        if seen_at < step and key in state:
-            state[key] = spo_tracker_update(*state[key], reward, discount)
-    return torch.tensor([state[k] for k in keys], dtype=torch.float64)
+    counts = replay(keys, observed, step, start.tolist(), lambda c, r: spo_tracker_update(*c, r, discount))
+    return torch.tensor(counts, dtype=torch.float64)
 
 
 def spo_values(refs: torch.Tensor, keys: list[str], observed: list[tuple[int, str, float]], step: int) -> torch.Tensor:
@@ -210,11 +216,7 @@ def window_rows(
     """Each prompt's rolling window at `step` (§1f): `start` plus the rewards the run observed before `step`."""
     from trl_basis.advantages import rolling_row
 
-    rows = {k: list(row) for k, row in zip(keys, start, strict=True)}
-    for seen_at, key, reward in observed:
-        if seen_at < step and key in rows:
-            rows[key] = rolling_row(rows[key], reward, window)
-    return [rows[k] for k in keys]
+    return replay(keys, observed, step, start, lambda row, r: rolling_row(row, r, window))
 
 
 def window_table(rows: list[list[float]], min_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -491,7 +493,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     parser.add_argument("--samples", type=int, default=144)
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--world", default="level3", choices=WORLD_CHOICES, help="shipped tiny world (model + levels)")
+    add_world_argument(parser)
     args = parser.parse_args(argv)
     set_threads(args.threads)
     cfg = settings(args)
