@@ -297,12 +297,7 @@ def cli_defaults(
 
     defaults: dict[str, Any] = {"report_to": "none"}
     if is_builtin_task(dataset_name):  # the world's levels (DataArguments resolves the same when called directly)
-        from .tasks.worlds import get_world
-
-        try:
-            defaults["task_difficulties"] = list(get_world(world).difficulties)
-        except ValueError as err:
-            raise CLIError(f"--world: {err}") from err
+        defaults["task_difficulties"] = list(_world(world).difficulties)
     if command == "train" and is_builtin_task(dataset_name):
         defaults.update(TASK_SHARED_DEFAULTS)
         defaults.update(TASK_DEFAULTS[trainer])
@@ -345,13 +340,23 @@ def _deepspeed_without_gpu() -> dict[str, Any]:
     return {"use_cpu": False}
 
 
+def _world(name: str | None):
+    """The shipped world `name` (None: the default); an unknown one (from a YAML, which argparse's choices do not
+    see before the defaults are built) is a one-line `CLIError`."""
+    from .tasks.worlds import get_world
+
+    try:
+        return get_world(name)
+    except ValueError as err:
+        raise CLIError(f"--world: {err}") from err
+
+
 def _tiny_model(world: str | None = None) -> str:
     from .tasks import tiny_model_path
 
+    _world(world)
     try:
         return tiny_model_path(world)
-    except ValueError as err:  # an unknown world: argparse names the choices
-        raise CLIError(f"--world: {err}") from err
     except FileNotFoundError as err:
         raise CLIError(f"{err} Or pass --model_name_or_path.") from err
 

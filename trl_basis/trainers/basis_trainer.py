@@ -168,12 +168,9 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             )
         baseline, history_metrics = result.baseline, {}
         num_fallback = int(result.num_fallback)
-        if keys is not None:
-            # Scored rows without a usable value took the leave-one-out batch mean, not basis_fallback.
-            num_fallback -= sum(
-                1 for ok, v in zip(usable, valid.tolist(), strict=True) if v and not ok
-            )  # rolling/online: rows without a usable value take the leave-one-out batch mean
+        if keys is not None:  # rolling/online: scored rows without a usable value take the leave-one-out batch mean
             baseline = with_batch_fallback(baseline, rewards, torch.tensor(usable))
+            num_fallback -= sum(v and not ok for ok, v in zip(usable, valid.tolist(), strict=True))
             self._record_rows(keys, rows, rewards)
             history_metrics["basis/usable_fraction"] = sum(usable) / max(len(usable), 1)
         if self.args.basis_history:
