@@ -305,45 +305,38 @@ def test_cuda_matches_cpu():
 
 
 def test_the_registry_holds_one_function_per_formula():
-    """Each registered estimator equals its formula: the split PKPO functions match `pkpo_advantages`' baselines,
-    `grpo` is (r − mean)/B, and a new estimator registers and is accepted by MaxPOConfig."""
-    from trl_basis.advantages import (
-        GROUP_ESTIMATORS,
-        get_group_estimator,
-        maxpo_advantages,
-        pkpo_advantages,
-        register_group_estimator,
-    )
+    """Each registered group estimator equals its formula times B on complete groups: L2O, PKPO's three baselines,
+    `grpo` = r − mean, `rloo` = r − mean(others) (L2O at K = 1, whatever max_k is)."""
+    from types import SimpleNamespace
+
+    from trl_basis.advantages import ESTIMATORS, EstimatorBatch, get_estimator, maxpo_advantages, pkpo_advantages
 
     g = torch.Generator().manual_seed(3)
     rewards = (torch.rand(5, 8, generator=g) < 0.4).double()
-    assert set(GROUP_ESTIMATORS) >= {"l2o", "pkpo", "pkpo_loo", "pkpo_loo_minus_one", "grpo"}
-    torch.testing.assert_close(get_group_estimator("l2o")(rewards, 3), maxpo_advantages(rewards, 3))
+    args = SimpleNamespace(max_k=3, max_k_final=None, scale_rewards="none")
+    batch = EstimatorBatch(rewards_per_func=rewards.reshape(-1, 1), group_size=8)
+
+    def run(name):
+        advantages, metrics = get_estimator(name, group=True).fn(rewards.reshape(-1), batch, {}, args)
+        return advantages.view(5, 8), metrics
+
+    assert [n for n, e in ESTIMATORS.items() if e.group] == [
+        "l2o",
+        "pkpo",
+        "pkpo_loo",
+        "pkpo_loo_minus_one",
+        "grpo",
+        "rloo",
+    ]
+    torch.testing.assert_close(run("l2o")[0], 8 * maxpo_advantages(rewards, 3))
     for name, baseline in (("pkpo", "none"), ("pkpo_loo", "loo"), ("pkpo_loo_minus_one", "loo_minus_one")):
-        torch.testing.assert_close(
-            get_group_estimator(name)(rewards, 3), pkpo_advantages(rewards, 3, baseline=baseline)
-        )
-    expected = (rewards - rewards.mean(dim=1, keepdim=True)) / 8
-    torch.testing.assert_close(get_group_estimator("grpo")(rewards, 3), expected)
-    with pytest.raises(ValueError, match="unknown group estimator 'nope'"):
-        get_group_estimator("nope")
-
-    @register_group_estimator("test_zero", "all zeros")
-    def zeros(r, k):
-        return torch.zeros_like(r, dtype=torch.float64)
-
-    try:
-        from trl_basis import MaxPOConfig
-
-        args = MaxPOConfig(
-            output_dir="/tmp/x",
-            use_cpu=True,
-            bf16=False,
-            per_device_train_batch_size=8,
-            num_generations=8,
-            advantage_estimator="test_zero",
-            report_to="none",
-        )
-        assert args.advantage_estimator == "test_zero"
-    finally:
-        del GROUP_ESTIMATORS["test_zero"]
+        torch.testing.assert_close(run(name)[0], 8 * pkpo_advantages(rewards, 3, baseline=baseline))
+    torch.testing.assert_close(run("grpo")[0], rewards - rewards.mean(dim=1, keepdim=True))
+    others = (rewards.sum(dim=1, keepdim=True) - rewards) / 7
+    advantages, metrics = run("rloo")
+    torch.testing.assert_close(advantages, rewards - others)
+    assert metrics["maxpo/k"] == 1
+    with pytest.raises(ValueError, match="advantage_estimator='nope' is not a registered group estimator"):
+        get_estimator("nope", group=True)
+    with pytest.raises(ValueError, match="'basis' is not a registered group estimator .*use BASISConfig"):
+        get_estimator("basis", group=True)

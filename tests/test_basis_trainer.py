@@ -31,10 +31,10 @@ def expected_advantages(record, args: BASISConfig):
     """The advantage of ALGORITHMS.md §1d, computed from what TRL gathered, with the library's pure functions."""
     rewards = record["rewards_per_func"].double().sum(dim=1)  # one reward function, weight 1
     refs = torch.tensor(record["columns"][args.reference_rewards_column], dtype=torch.float64)
-    betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
+    betas = beta_grid(args.basis_temperature_num, args.basis_temperature_min, args.basis_temperature_max)
     result = calibrate_beta(rewards, reference_values(refs, betas), betas, args.basis_epsilon, args.basis_fallback)
     advantages = rewards - result.baseline
-    if args.advantage_scaling == "batch":
+    if args.scale_rewards == "batch":
         advantages = advantages / (advantages.std() + 1e-4)
     return advantages, result
 
@@ -42,7 +42,7 @@ def expected_advantages(record, args: BASISConfig):
 @pytest.mark.slow
 @pytest.mark.parametrize("scaling", ["batch", "none"])
 def test_training_changes_parameters_and_loss_gets_basis_advantages(tmp_path, scaling):
-    args = config(tmp_path, advantage_scaling=scaling)
+    args = config(tmp_path, scale_rewards=scaling)
     trainer = recording(BASISTrainer)(
         tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64)
     )
@@ -51,7 +51,7 @@ def test_training_changes_parameters_and_loss_gets_basis_advantages(tmp_path, sc
     assert changed(before, trainer.model), "no parameter changed after two BASIS steps"
 
     assert len(trainer.records) == 2
-    logged = [h for h in trainer.state.log_history if "basis/beta" in h]
+    logged = [h for h in trainer.state.log_history if "basis/temperature" in h]
     for step, record in enumerate(trainer.records):
         expected, result = expected_advantages(record, args)
         got = record["local_advantages"].double()
@@ -61,10 +61,10 @@ def test_training_changes_parameters_and_loss_gets_basis_advantages(tmp_path, sc
         received = torch.cat(trainer.loss_advantages[2 * step : 2 * step + 2]).double()
         torch.testing.assert_close(received.sort().values, got.sort().values)
         # The logged metrics are the ones the math predicts.
-        assert logged[step]["basis/beta"] == pytest.approx(result.beta.item())
+        assert logged[step]["basis/temperature"] == pytest.approx(result.beta.item())
         assert logged[step]["basis/criterion"] == pytest.approx(result.criterion[result.index].item())
         assert logged[step]["basis/fallback_count"] == result.num_fallback
-    assert trainer._estimator_state["beta"] == pytest.approx([h["basis/beta"] for h in logged])
+    assert trainer._estimator_state["temperature"] == pytest.approx([h["basis/temperature"] for h in logged])
 
 
 @pytest.mark.slow
@@ -134,15 +134,15 @@ def test_checkpoint_resumes_with_calibration_state(tmp_path):
     args = config(tmp_path, save_strategy="steps", save_steps=1, max_steps=2)
     first = BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
     first.train()
-    betas = first._estimator_state["beta"]
+    betas = first._estimator_state["temperature"]
     assert len(betas) == 2
 
     resumed = BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
     resumed.args.max_steps = 2
     resumed.train(resume_from_checkpoint=str(tmp_path / "out" / "checkpoint-1"))
     assert resumed.state.global_step == 2
-    assert resumed._estimator_state["beta"][0] == pytest.approx(betas[0])  # restored from checkpoint-1
-    assert len(resumed._estimator_state["beta"]) == 2  # and extended by the resumed step
+    assert resumed._estimator_state["temperature"][0] == pytest.approx(betas[0])  # restored from checkpoint-1
+    assert len(resumed._estimator_state["temperature"]) == 2  # and extended by the resumed step
 
 
 @pytest.mark.slow
@@ -290,7 +290,7 @@ def test_history_option_blends_each_baseline_with_the_prompts_past_rewards(tmp_p
     from trl_basis.advantages import blend_with_history, spo_tracker_update
 
     data = arithmetic_train(16)  # 16 prompts, 16 per step: every prompt comes back every step
-    args = config(tmp_path, max_steps=3, basis_history=True, basis_history_discount=0.5, advantage_scaling="none")
+    args = config(tmp_path, max_steps=3, basis_history=True, basis_history_discount=0.5, scale_rewards="none")
     trainer = recording(BASISTrainer)(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
     trainer.train()
     history: dict[str, tuple[float, float]] = {}
@@ -376,6 +376,7 @@ def test_basis_uses_none_and_ragged_reference_rows_as_missing_samples(tmp_path):
     """Rows with None and rows of different lengths are missing samples: the value table treats them like NaN."""
     from trl_basis import BASISTrainer
     from trl_basis.advantages import beta_grid, reference_values
+    from trl_basis.advantages.estimators import _value_table
 
     data = make_arithmetic_dataset(num_train=16, num_test=2)["train"]
     rows = [[0.0, 1.0, None], [1.0, 0.0]] * 8
@@ -385,7 +386,7 @@ def test_basis_uses_none_and_ragged_reference_rows_as_missing_samples(tmp_path):
         args=BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=1),
         train_dataset=data.add_column("reference_rewards", rows),
     )
-    table = trainer._value_table(rows[:2])
+    table = _value_table(rows[:2], {}, trainer.args)
     nan = float("nan")
     expected = reference_values(torch.tensor([[0.0, 1.0, nan], [0.0, 1.0, nan]]), beta_grid())
     torch.testing.assert_close(table, expected)
@@ -450,7 +451,7 @@ def test_basis_refuses_normalize_then_sum_and_says_what_to_use(tmp_path):
 def _replay_windows(trainer, args, start_rows):
     """Replay what TRL gathered with plain lists: each step, every prompt's window as it stood BEFORE the step; the
     expected advantages from the library's (separately tested) calibration; then the step's rewards join."""
-    betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
+    betas = beta_grid(args.basis_temperature_num, args.basis_temperature_min, args.basis_temperature_max)
     windows: dict[str, list[float]] = {}
     revisited = 0
     for record in trainer.records:
@@ -478,7 +479,7 @@ def test_rolling_values_start_from_the_reference_row_and_take_each_online_reward
     """basis_values='rolling' (ALGORITHMS.md §1f): every step's advantages equal BASIS's on windows that started as
     the reference rows and took each earlier reward of the same prompt (never the current one)."""
     data = arithmetic_train(16)
-    args = config(tmp_path, max_steps=3, basis_values="rolling", basis_window=4, advantage_scaling="none")
+    args = config(tmp_path, max_steps=3, basis_values="rolling", basis_window=4, scale_rewards="none")
     assert args.basis_fallback == "initial" and not args.basis_history
     trainer = recording(BASISTrainer)(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
     trainer.train()
@@ -497,7 +498,7 @@ def test_online_values_need_no_offline_stage_and_fall_back_to_the_batch_mean(tmp
     """basis_values='online': no reference column, no sampling before training; rows fill with the prompt's own
     rewards, and a prompt with fewer than basis_min_samples rewards gets the leave-one-out batch mean."""
     data = arithmetic_train(16, with_references=False)
-    args = config(tmp_path, max_steps=4, basis_values="online", basis_window=3, advantage_scaling="none")
+    args = config(tmp_path, max_steps=4, basis_values="online", basis_window=3, scale_rewards="none")
     trainer = recording(BASISTrainer)(tiny_model_path(), [prompt_reward], args=args, train_dataset=data)
     trainer.train()
     assert "reference_rewards" not in trainer.train_dataset.column_names

@@ -129,7 +129,7 @@ def test_tiny_basis_example_is_the_no_argument_run():
         "reference_batch_size",
         "output_dir",
         "seed",
-        "advantage_scaling",
+        "scale_rewards",
         "gradient_checkpointing",
         "temperature",
     ):
@@ -284,8 +284,8 @@ def test_main_job_without_arguments_reduced(tmp_path):
     proc, _ = run_cli("train", *REDUCED, "--reference_cache_dir", str(tmp_path / "cache"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = check_outputs(out, "basis", 3)
-    assert len(metrics["series"]["beta"]) == 3 and all(0.01 <= b <= 5.0 for b in metrics["series"]["beta"])
-    assert metrics["estimator_state"]["beta"] == pytest.approx(metrics["series"]["beta"])
+    assert len(metrics["series"]["temperature"]) == 3 and all(0.01 <= b <= 5.0 for b in metrics["series"]["temperature"])
+    assert metrics["estimator_state"]["temperature"] == pytest.approx(metrics["series"]["temperature"])
     assert "[held-out] before training" in proc.stdout and str(out / "training_curves.png") in proc.stdout
 
 

@@ -21,14 +21,20 @@ def test_a_real_reference_cache_dir_is_kept(tmp_path):
     assert args.reference_cache_dir == "null-x"
 
 
-@pytest.mark.parametrize("config_cls", [BASISConfig, MaxPOConfig])
-def test_scale_rewards_warns_and_names_advantage_scaling(tmp_path, config_cls):
+@pytest.mark.parametrize(("config_cls", "default"), [(BASISConfig, "batch"), (MaxPOConfig, "none")])
+def test_scale_rewards_is_trls_option_with_our_defaults(tmp_path, config_cls, default):
     kwargs = dict(CPU, output_dir=str(tmp_path), per_device_train_batch_size=64)  # 64: no small-batch warning
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
-        config_cls(**kwargs)  # the default: no warning
-    with pytest.warns(UserWarning, match="advantage_scaling"):
-        config_cls(**kwargs, scale_rewards="batch")
+        assert config_cls(**kwargs).scale_rewards == default  # and no warning
+    assert config_cls(**kwargs, scale_rewards=False).scale_rewards == "none"  # TRL's boolean spelling
+    with pytest.raises(ValueError, match="scale_rewards must be"):
+        config_cls(**kwargs, scale_rewards="global")
+
+
+def test_basis_refuses_group_scaling_at_one_completion(tmp_path):
+    with pytest.raises(ValueError, match="scale_rewards must be 'batch' or 'none' at one completion per prompt"):
+        BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=64, scale_rewards="group")
 
 
 @pytest.mark.parametrize("k", [2.5, "4", True])

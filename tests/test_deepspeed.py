@@ -71,7 +71,7 @@ TRAINER_ARGS = {
     # K anneals from 3 to 1, so the saved K history is not constant.
     "maxpo": ["--trainer", "maxpo", "--max-k", "3", "--max-k-final", "1", "--steps", "3"],
 }
-HISTORY_KEY = {"basis": "beta", "maxpo": "k"}
+HISTORY_KEY = {"basis": "temperature", "maxpo": "k"}
 
 
 def steps_of(args: list[str]) -> int:

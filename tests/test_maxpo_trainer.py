@@ -98,7 +98,7 @@ def test_pkpo_estimators_and_their_centring_residual(tmp_path, estimator, baseli
 
 @pytest.mark.slow
 def test_group_scaling_and_k_annealing(tmp_path):
-    trainer, _ = run(tmp_path, max_k=3, max_k_final=1, max_steps=3, advantage_scaling="group")
+    trainer, _ = run(tmp_path, max_k=3, max_k_final=1, max_steps=3, scale_rewards="group")
     ks = [h["maxpo/k"] for h in trainer.state.log_history if "maxpo/k" in h]
     assert ks == [round(3 - 2 * s / 3) for s in range(3)] == [3, 2, 2]
     for record, k in zip(trainer.records, ks):
@@ -145,8 +145,8 @@ def test_unscorable_completions_get_zero_advantage_and_groups_stay_centred(tmp_p
         (dict(max_k=4), r"max_k=4 must satisfy 1 <= K < num_generations \(4\)"),
         (dict(max_k=0), r"max_k=0 must satisfy"),
         (dict(max_k_final=5), r"max_k_final=5 must satisfy"),
-        (dict(advantage_estimator="ppo"), "advantage_estimator must be one of"),
-        (dict(advantage_scaling="global"), "advantage_scaling must be"),
+        (dict(advantage_estimator="ppo"), "advantage_estimator='ppo' is not a registered group estimator"),
+        (dict(scale_rewards="global"), "scale_rewards must be"),
     ],
 )
 def test_bad_configs_error_clearly(tmp_path, overrides, message):

@@ -207,7 +207,7 @@ def test_notebook_runs_on_the_tiny_model(name, tmp_path, monkeypatch):
         assert "PUSH_TO_HUB is False: nothing was uploaded." in _stream_text(nb)
         results = json.loads((out / "basis_results.json").read_text())
         assert 0.0 <= results["accuracy_before"] <= 1.0 and 0.0 <= results["accuracy_after"] <= 1.0
-        assert len(results["beta"]) == int(env["TRL_BASIS_NB_MAX_STEPS"])
+        assert len(results["temperature"]) == int(env["TRL_BASIS_NB_MAX_STEPS"])
         # The change is shown with its standard error, and one within noise is labelled a smoke run, not a gain.
         change = results["accuracy_after"] - results["accuracy_before"]
         assert results["num_eval_prompts"] == int(env["TRL_BASIS_NB_NUM_EVAL"]) and results["change_se"] >= 0
@@ -215,7 +215,7 @@ def test_notebook_runs_on_the_tiny_model(name, tmp_path, monkeypatch):
         text = _stream_text(nb)
         assert f"change {change:+.3f} ± {results['change_se']:.3f} (standard error;" in text
         assert ("noise, not a measured gain (a smoke run)" in text) == (not results["beyond_noise"])
-        assert all(0.01 - 1e-9 <= b <= 5.0 + 1e-9 for b in results["beta"])
+        assert all(0.01 - 1e-9 <= b <= 5.0 + 1e-9 for b in results["temperature"])
         adapter = out / "final"
         assert (adapter / "adapter_config.json").is_file() and (adapter / "adapter_model.safetensors").is_file()
     else:

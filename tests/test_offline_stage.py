@@ -48,7 +48,7 @@ def test_a_warm_cache_trains_exactly_like_a_cold_one(tmp_path):
     def run() -> tuple[list[tuple[float, float, float]], dict[str, torch.Tensor], list[list[float]]]:
         trainer = BASISTrainer(tiny_model_path(), completion_reward, args=config(tmp_path, cache), train_dataset=data)
         trainer.train()
-        logs = [(e["reward"], e["basis/beta"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+        logs = [(e["reward"], e["basis/temperature"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
         return logs, snapshot(trainer.model), trainer.train_dataset["reference_rewards"]
 
     cold_logs, cold_weights, cold_refs = run()

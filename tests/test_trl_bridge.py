@@ -60,7 +60,7 @@ def test_resume_with_a_corrupt_or_missing_state_file_warns_and_restores_the_rest
     build().train()
     checkpoint = tmp_path / "out" / "checkpoint-1"
     state = checkpoint / ESTIMATOR_STATE_FILE
-    assert json.loads(state.read_text())["beta"]  # written, and valid JSON
+    assert json.loads(state.read_text())["temperature"]  # written, and valid JSON
     if content is None:
         state.unlink()
     else:
@@ -68,7 +68,7 @@ def test_resume_with_a_corrupt_or_missing_state_file_warns_and_restores_the_rest
     resumed = build()
     with pytest.warns(UserWarning, match=f"{ESTIMATOR_STATE_FILE} could not be read.*restarts empty"):
         resumed.train(resume_from_checkpoint=str(checkpoint))
-    assert resumed.state.global_step == 2 and len(resumed._estimator_state["beta"]) == 1
+    assert resumed.state.global_step == 2 and len(resumed._estimator_state["temperature"]) == 1
 
 
 def test_the_trl_hook_points_exist_and_a_renamed_one_names_the_supported_range():

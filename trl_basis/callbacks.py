@@ -146,7 +146,7 @@ class CompactProgressCallback(ProgressCallback):
 
     KEYS = (
         ("reward", "reward"),
-        ("basis/beta", "beta"),
+        ("basis/temperature", "temp"),
         ("maxpo/k", "K"),
         ("maxpo/max_at_k", "max@K"),
         ("loss", "loss"),

@@ -13,7 +13,7 @@ SERIES = {  # metrics.json name -> logged key
     "reward": "reward",
     "reward_std": "reward_std",
     "frac_reward_zero_std": "frac_reward_zero_std",
-    "beta": "basis/beta",
+    "temperature": "basis/temperature",
     "basis_criterion": "basis/criterion",
     "k": "maxpo/k",
     "max_at_k": "maxpo/max_at_k",
@@ -87,18 +87,18 @@ def plot_curves(metrics: dict[str, Any], path: str) -> str:
     ax.grid(alpha=0.3)
 
     ax = axes[2]
-    if metrics["trainer"] == "basis" and series.get("beta"):
+    if metrics["trainer"] == "basis" and series.get("temperature"):
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-        beta = series["beta"]
-        ax.plot(steps, beta, color="tab:red", alpha=0.35, lw=1, label="β_t")
-        ax.plot(steps, _moving_average(beta, max(1, len(beta) // 15)), color="tab:red", lw=2, label="moving average")
+        temperature = series["temperature"]
+        ax.plot(steps, temperature, color="tab:red", alpha=0.35, lw=1, label="BASIS temperature")
+        ax.plot(steps, _moving_average(temperature, max(1, len(temperature) // 15)), color="tab:red", lw=2, label="moving average")
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.legend(loc="best", fontsize=8)
-        ax.set(title="BASIS temperature β_t (calibrated each step)", xlabel="step", ylabel="β_t (log scale)")
+        ax.set(title="BASIS temperature (calibrated each step)", xlabel="step", ylabel="temperature (log scale)")
     elif metrics["trainer"] == "maxpo" and series.get("max_at_k"):
         ax.plot(steps, series["max_at_k"], color="tab:purple", lw=1.5, label="batch max@K")
         ax.set(title="MaxPO max@K and K", xlabel="step", ylabel="max@K")

@@ -38,10 +38,11 @@ def reinforce_pp_advantages(rewards) -> torch.Tensor:
 
 
 def spo_tracker_init(reference_rewards, prior_weight: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """SPO's Beta tracker started from offline samples: ``(alpha, beta)`` of shape ``(P,)``.
+    """SPO's Beta-distribution tracker started from offline samples: ``(successes, failures)`` of shape ``(P,)``
+    (the Beta distribution's two parameters, named by what they count).
 
-    With ``N`` reference rewards ``ρ_{x,1..N}`` and ``v_0 = mean_k ρ_{x,k}``: ``alpha = n0 · v_0`` and
-    ``beta = n0 · (1 − v_0)``, where ``n0 = prior_weight`` (default ``N``: the samples count as ``N`` observations).
+    With ``N`` reference rewards ``ρ_{x,1..N}`` and ``v_0 = mean_k ρ_{x,k}``: ``successes = n0 · v_0`` and
+    ``failures = n0 · (1 − v_0)``, where ``n0 = prior_weight`` (default ``N``: the samples count as ``N`` observations).
     """
     ref = as_float64(reference_rewards, "reference_rewards")
     if ref.ndim != 2 or ref.shape[1] < 1:
@@ -53,25 +54,25 @@ def spo_tracker_init(reference_rewards, prior_weight: float | None = None) -> tu
     return n0 * v0, n0 * (1.0 - v0)
 
 
-def spo_advantages(rewards, alpha, beta) -> tuple[torch.Tensor, torch.Tensor]:
-    """SPO's advantage (arXiv 2509.13232) for one completion per prompt, given each row's tracker ``(alpha, beta)``
-    read BEFORE this batch's update:
+def spo_advantages(rewards, successes, failures) -> tuple[torch.Tensor, torch.Tensor]:
+    """SPO's advantage (arXiv 2509.13232) for one completion per prompt, given each row's tracker
+    ``(successes, failures)`` read BEFORE this batch's update:
 
-        v̂_i = alpha_i / (alpha_i + beta_i),     A_i = r_i − v̂_i,     Ã = (A − mean_B A) / std_B A
+        v̂_i = s_i / (s_i + f_i),     A_i = r_i − v̂_i,     Ã = (A − mean_B A) / std_B A
 
     Returns ``(Ã, v̂)``; rows with a NaN reward stay NaN. The baseline never sees ``r_i``, so the unnormalised
     ``A`` is unbiased; the global normalisation is SPO's.
     """
     r = check_basis_rewards(rewards)
-    a, b = as_float64(alpha, "alpha", r.device), as_float64(beta, "beta", r.device)
+    a, b = as_float64(successes, "successes", r.device), as_float64(failures, "failures", r.device)
     if a.shape != r.shape or b.shape != r.shape:
-        raise ValueError(f"`alpha` and `beta` must have the shape of `rewards` {tuple(r.shape)}")
+        raise ValueError(f"`successes` and `failures` must have the shape of `rewards` {tuple(r.shape)}")
     value = a / (a + b)
     return _normalise(r - value), value
 
 
-def spo_tracker_update(alpha: float, beta: float, reward: float, discount: float) -> tuple[float, float]:
-    """One observation of a prompt: ``alpha ← ρ·alpha + r``, ``beta ← ρ·beta + (1 − r)`` with ``ρ = discount``.
+def spo_tracker_update(successes: float, failures: float, reward: float, discount: float) -> tuple[float, float]:
+    """One observation of a prompt: ``s ← ρ·s + r``, ``f ← ρ·f + (1 − r)`` with ``ρ = discount``.
 
     SPO makes ρ adaptive to the policy's KL divergence since the prompt was last seen; a constant ρ in (0, 1] is
     the simplification used here (``ρ = 1`` never forgets). A NaN reward leaves the tracker unchanged.
@@ -79,5 +80,5 @@ def spo_tracker_update(alpha: float, beta: float, reward: float, discount: float
     if not 0.0 < discount <= 1.0:
         raise ValueError(f"`discount` must be in (0, 1]; got {discount!r}")
     if reward != reward:  # NaN: nothing observed
-        return alpha, beta
-    return discount * alpha + reward, discount * beta + (1.0 - reward)
+        return successes, failures
+    return discount * successes + reward, discount * failures + (1.0 - reward)

@@ -1,59 +1,114 @@
-"""The registry of group advantage estimators (verl's `register_adv_est` style): name -> one pure function.
+"""The registry of advantage estimators (verl's `register_adv_est` style): name -> one function, one signature.
 
-Every function takes `(rewards (num_groups, B), k)` and returns library-scale advantages `(num_groups, B)`; the
-trainer multiplies by B (so K = 1 with `l2o` is RLOO exactly). `MaxPOConfig.advantage_estimator` chooses among
-`GROUP_ESTIMATORS`; the benchmarks and the docs read the same table. Register your own with
-`@register_group_estimator("name")` before building the config.
+    advantages, metrics = estimator(rewards, batch, state, args)
+
+- `rewards`: `(B_global,)` float tensor, the weighted reward of every completion of the GLOBAL generation batch
+  (all processes, all `steps_per_generation` micro-batches), NaN where every reward function returned None.
+- `batch`: an `EstimatorBatch`: the per-function rewards, the dataset columns the estimator asked for (same row
+  order), the group size and the training progress.
+- `state`: the estimator's own dict, kept by the trainer across steps, saved with every checkpoint and restored on
+  resume (keys starting with `_` are transient caches: never saved).
+- `args`: the trainer's config (`BASISConfig`, `MaxPOConfig`), read for the estimator's options.
+
+It returns the advantages `(B_global,)` (NaN rows become 0 in the trainer) and a dict of metrics to log.
+
+`trl_basis/advantages/estimators.py` registers the built-in estimators; `BASISTrainer` trains the one-completion
+estimators (`group=False`) and `MaxPOTrainer` the group ones, chosen by `advantage_estimator=<name>` in their
+configs. Register your own before building the config:
+
+    @register_estimator("my_baseline", group=False)
+    def my_baseline(rewards, batch, state, args):
+        return rewards - rewards.nanmean(), {}
+
+Nothing here imports TRL: `args` is read by attribute only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
-from .maxk import (
-    group_mean_advantages,
-    maxpo_advantages,
-    pkpo_loo_advantages,
-    pkpo_loo_minus_one_advantages,
-    pkpo_plain_advantages,
-)
-
-__all__ = ["GROUP_ESTIMATORS", "get_group_estimator", "register_group_estimator"]
-
-GroupEstimator = Callable[[torch.Tensor, int], torch.Tensor]
-
-#: name -> (function, one-line description). Filled below and by `register_group_estimator`.
-GROUP_ESTIMATORS: dict[str, tuple[GroupEstimator, str]] = {}
+__all__ = ["ESTIMATORS", "Estimator", "EstimatorBatch", "estimator_names", "get_estimator", "register_estimator"]
 
 
-def register_group_estimator(name: str, description: str = "") -> Callable[[GroupEstimator], GroupEstimator]:
-    """Decorator: make `fn(rewards, k)` selectable as `advantage_estimator=name`."""
+@dataclass
+class EstimatorBatch:
+    """What an estimator sees of the global generation batch, besides the weighted rewards."""
 
-    def wrap(fn: GroupEstimator) -> GroupEstimator:
-        if name in GROUP_ESTIMATORS and GROUP_ESTIMATORS[name][0] is not fn:
-            raise ValueError(f"group estimator {name!r} is already registered")
-        GROUP_ESTIMATORS[name] = (fn, description or (fn.__doc__ or "").strip().splitlines()[0])
+    rewards_per_func: torch.Tensor  # (B_global, num_reward_funcs), NaN where a function returned None
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # dataset column -> B_global values, same rows
+    group_size: int = 1  # completions per prompt, consecutive rows (num_generations)
+    step: int = 0  # optimizer steps done
+    max_steps: int = 1  # optimizer steps planned (for schedules such as MaxPO's annealed K)
+    num_local: int = 0  # rows on this process (the trainer's slicing; estimators need not read it)
+
+
+EstimatorFn = Callable[[torch.Tensor, EstimatorBatch, dict, Any], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass(frozen=True)
+class Estimator:
+    """A registered estimator: its function and what a trainer must provide for it."""
+
+    fn: EstimatorFn
+    #: True: groups of `num_generations` completions per prompt (MaxPOTrainer); False: one per prompt (BASISTrainer).
+    group: bool
+    #: The dataset columns to gather alongside the rewards, as a function of the config (BASIS's depend on
+    #: `basis_values`). A column named by `args.reference_rewards_column` makes BASISTrainer run its offline stage.
+    columns: Callable[[Any], tuple[str, ...]]
+    #: The weighted reward must lie in [0, 1] (a value or a probability is estimated from it).
+    unit_rewards: bool
+    description: str
+
+
+#: name -> Estimator, in registration order (the built-ins first). Filled by `register_estimator`.
+ESTIMATORS: dict[str, Estimator] = {}
+
+
+def register_estimator(
+    name: str,
+    *,
+    group: bool,
+    columns: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = (),
+    unit_rewards: bool = False,
+    description: str | None = None,
+) -> Callable[[EstimatorFn], EstimatorFn]:
+    """Decorator: make `fn(rewards, batch, state, args)` trainable as `advantage_estimator=name`.
+
+    `group`: whether it needs groups of completions per prompt (MaxPOTrainer) or one per prompt (BASISTrainer).
+    `columns`: dataset columns it reads from `batch.columns` (a tuple, or a function of the config).
+    `unit_rewards`: whether the weighted reward must lie in [0, 1]. `description`: one line (default: the first
+    line of the docstring).
+    """
+
+    def wrap(fn: EstimatorFn) -> EstimatorFn:
+        if name in ESTIMATORS and ESTIMATORS[name].fn is not fn:
+            raise ValueError(f"advantage estimator {name!r} is already registered")
+        needs = columns if callable(columns) else (lambda args, fixed=tuple(columns): fixed)
+        text = description or (fn.__doc__ or name).strip().splitlines()[0]
+        ESTIMATORS[name] = Estimator(fn, group, needs, unit_rewards, text)
         return fn
 
     return wrap
 
 
-def get_group_estimator(name: str) -> GroupEstimator:
-    if name not in GROUP_ESTIMATORS:
-        raise ValueError(f"unknown group estimator {name!r}; registered: {sorted(GROUP_ESTIMATORS)}")
-    return GROUP_ESTIMATORS[name][0]
+def estimator_names(group: bool | None = None) -> tuple[str, ...]:
+    """The registered names (all, or only the group / one-completion ones), in registration order."""
+    return tuple(name for name, est in ESTIMATORS.items() if group is None or est.group == group)
 
 
-register_group_estimator("l2o", "MaxPO's Leave-Two-Out: unbiased for max@K, exactly centred (ALGORITHMS.md §2)")(
-    maxpo_advantages
-)
-register_group_estimator("pkpo", "PKPO without a baseline: unbiased, not centred")(pkpo_plain_advantages)
-register_group_estimator("pkpo_loo", "PKPO's leave-one-out baseline: unbiased, not centred")(pkpo_loo_advantages)
-register_group_estimator("pkpo_loo_minus_one", "PKPO's 'loo minus one': unbiased, not centred")(
-    pkpo_loo_minus_one_advantages
-)
-register_group_estimator("grpo", "the group mean (GRPO without std): targets the mean reward, K ignored")(
-    group_mean_advantages
-)
+def get_estimator(name: str, group: bool | None = None, option: str = "advantage_estimator") -> Estimator:
+    """The estimator registered as `name`; a one-line error naming `option` and the valid names otherwise."""
+    if name not in ESTIMATORS or (group is not None and ESTIMATORS[name].group != group):
+        kind = {None: "", True: "group ", False: "one-completion "}[group]
+        hint = ""
+        if name in ESTIMATORS:  # registered, but for the other trainer
+            hint = " (a group estimator: use MaxPOConfig)" if ESTIMATORS[name].group else " (use BASISConfig)"
+        raise ValueError(
+            f"{option}={name!r} is not a registered {kind}estimator{hint}; choose one of "
+            f"{list(estimator_names(group))}, or register yours with trl_basis.advantages.register_estimator."
+        )
+    return ESTIMATORS[name]

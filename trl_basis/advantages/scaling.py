@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["ADVANTAGE_SCALINGS", "linear_schedule", "normalize_then_sum", "scale_advantages"]
+__all__ = ["SCALE_REWARDS", "linear_schedule", "normalize_then_sum", "scale_advantages"]
 
-#: The modes of `scale_advantages` (BASIS uses "batch" and "none": it has no groups).
-ADVANTAGE_SCALINGS = ("none", "group", "batch")
+#: The modes of `scale_advantages`: TRL's `scale_rewards` values (BASIS uses "batch" and "none": it has no groups).
+SCALE_REWARDS = ("none", "group", "batch")
 
 
 def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None = None) -> torch.Tensor:
-    """Divide advantages by their standard deviation over the batch (`"batch"`) or each group (`"group"`).
+    """TRL's `scale_rewards`, applied to the ADVANTAGES: divide them by their standard deviation over the batch (`"batch"`) or each group (`"group"`).
 
     `"none"` returns them unchanged (the only choice that keeps the policy gradient exactly unbiased). Rows with a
     NaN advantage are ignored in the std; a std of 0 leaves the advantages as they are (they are all 0 then).
@@ -22,11 +22,11 @@ def scale_advantages(advantages: torch.Tensor, mode: str, group_size: int | None
         std = _nanstd(advantages.unsqueeze(0)).expand_as(advantages.unsqueeze(0)).squeeze(0)
     elif mode == "group":
         if group_size is None:
-            raise ValueError("advantage_scaling='group' needs a group size.")
+            raise ValueError("scale_rewards='group' needs a group size.")
         grouped = advantages.view(-1, group_size)
         std = _nanstd(grouped).unsqueeze(1).expand_as(grouped).reshape(-1)
     else:
-        raise ValueError(f"Unknown advantage scaling {mode!r}; use one of {ADVANTAGE_SCALINGS}.")
+        raise ValueError(f"Unknown scale_rewards {mode!r}; use one of {SCALE_REWARDS}.")
     return advantages / (std + 1e-4)
 
 

@@ -4,21 +4,6 @@ from __future__ import annotations
 
 import warnings
 
-# GRPOConfig's default; any other value was set by the user.
-_GRPO_SCALE_REWARDS_DEFAULT = "group"
-
-
-def warn_if_scale_rewards_set(config) -> None:
-    """BASIS and MaxPO replace GRPO's `scale_rewards` by `advantage_scaling`: say so instead of ignoring it."""
-    if config.scale_rewards != _GRPO_SCALE_REWARDS_DEFAULT:
-        warnings.warn(
-            f"scale_rewards={config.scale_rewards!r} has no effect with {type(config).__name__}: its advantages are "
-            f"scaled by advantage_scaling (now {config.advantage_scaling!r}); set that instead.",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
 #: The smallest global generation batch (prompts) where BASIS's pooled baseline is reliable. Measured on the tiny
 #: world (benchmarks/basis_batch_size.py, results/basis_batch_size.md): the baseline's value MSE, relative to its
 #: 256-prompt level, is 2.9x (initial policy) / 1.9x (after 60 training steps) at 8 prompts, 1.5x / 1.3x at 32,

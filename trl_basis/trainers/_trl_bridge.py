@@ -10,8 +10,10 @@ method. Instead of copying it, both trainers of this package hook into it at two
    our own estimator evaluated on the global batch, and fix the advantages TRL keeps for its completions table.
 
 Everything else (generation, vLLM, DeepSpeed, PEFT, every loss type, KL, logging backends) is TRL's, unchanged.
-A subclass only implements `_compute_advantages(rewards, columns) -> (advantages, metrics)`.
-If a TRL release renames these methods, this file is the only one to update.
+The advantages come from the estimator named by `args.advantage_estimator` in the registry
+(`trl_basis.advantages.registry`: `fn(rewards, batch, state, args) -> (advantages, metrics)`); a subclass may
+also override `_compute_advantages(rewards, batch)`. If a TRL release renames these methods, this file is the only one
+to update.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -28,7 +29,9 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 
 from .._io import write_json_atomically
+from ..advantages.registry import Estimator, EstimatorBatch, get_estimator
 from ..model_card import write_model_card
+from ..reference_cache import RANGE_TOLERANCE
 
 ESTIMATOR_STATE_FILE = "trl_basis_state.json"
 
@@ -63,24 +66,21 @@ def check_trl_hooks(trainer_cls: type = GRPOTrainer) -> None:
 check_trl_hooks()
 
 
-@dataclass
-class GatheredBatch:
-    """Rewards of the global generation batch, as TRL gathered them, plus the columns the estimator asked for."""
-
-    rewards_per_func: torch.Tensor  # (B_global, num_reward_funcs), NaN where a function returned None
-    columns: dict[str, list[Any]]  # column name -> B_global values, same row order as the rewards
-    num_local: int  # rows on this process; this process owns rows [rank * num_local, (rank + 1) * num_local)
+#: The gathered batch an estimator sees (kept under its former name for subclasses of the bridge).
+GatheredBatch = EstimatorBatch
 
 
 class AdvantageEstimatorTrainer(GRPOTrainer):
-    """`GRPOTrainer` whose advantages come from `_compute_advantages` on the global generation batch.
+    """`GRPOTrainer` whose advantages come from a registered estimator evaluated on the global generation batch.
 
-    Subclasses set `_estimator_columns` (dataset columns to gather alongside the rewards) and implement
-    `_compute_advantages`. They may keep state for checkpoints in `self._estimator_state` (a JSON-serialisable
-    dict); it is written next to each checkpoint and restored on resume.
+    `args.advantage_estimator` names the estimator (`trl_basis.advantages.ESTIMATORS`); the columns it asks for are
+    gathered alongside the rewards, and its state dict (`self._estimator_state`, JSON-serialisable apart from
+    transient `_` keys) is written next to each checkpoint and restored on resume. Subclasses set `_group` (whether
+    the estimator samples groups) and may override `_compute_advantages`.
     """
 
-    _estimator_columns: tuple[str, ...] = ()
+    #: Whether this trainer samples groups of completions per prompt (True) or one per prompt (False).
+    _group: bool | None = None
     #: The `multi_objective_aggregation` values the estimator supports (see `aggregate_rewards`).
     _aggregations: tuple[str, ...] = ("sum_then_normalize",)
     #: Config fields the estimator's checkpointed state depends on: a resume with other values is refused.
@@ -90,9 +90,13 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     _dropped_metrics: tuple[str, ...] = ()
 
     def __init__(self, *args, **kwargs):
-        self._gathered: GatheredBatch | None = None
+        self._gathered: EstimatorBatch | None = None
         self._estimator_state: dict[str, Any] = {}
         config = kwargs.get("args")
+        name = getattr(config, "advantage_estimator", None)
+        self._estimator: Estimator | None = None if name is None else get_estimator(name, group=self._group)
+        if self._estimator is not None:
+            self._estimator_columns = self._estimator.columns(config)
         if config is not None and (config.use_cpu or not torch.cuda.is_available()):
             from .._threads import choose_num_threads
 
@@ -109,7 +113,14 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         rewards_per_func = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
         # TRL gathers the rewards across processes; gather our columns the same way so rows line up.
         columns = {name: gather_object([example.get(name) for example in inputs]) for name in self._estimator_columns}
-        self._gathered = GatheredBatch(rewards_per_func, columns, num_local=len(prompts))
+        self._gathered = EstimatorBatch(
+            rewards_per_func,
+            columns,
+            group_size=self.num_generations,
+            step=self.state.global_step,
+            max_steps=self.state.max_steps,
+            num_local=len(prompts),
+        )
         return rewards_per_func
 
     def _generate_and_score_completions(self, inputs):
@@ -148,14 +159,27 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         return output
 
     def _compute_advantages(
-        self, rewards: torch.Tensor, batch: GatheredBatch
+        self, rewards: torch.Tensor, batch: EstimatorBatch
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Advantages `(B_global,)` for the weighted rewards `(B_global,)` (NaN = unscorable) of the global batch.
+        """Advantages `(B_global,)` for the weighted rewards `(B_global,)` (NaN = unscorable) of the global batch:
+        the registered estimator's, after checking that its rewards lie in [0, 1] when it needs that. Returns the
+        advantages (NaN rows are zeroed by the caller) and the metrics to log under `self._metrics["train"]`."""
+        if self._estimator.unit_rewards:
+            self._check_unit_rewards(rewards, batch.rewards_per_func)
+        return self._estimator.fn(rewards, batch, self._estimator_state, self.args)
 
-        `batch` holds the per-function rewards and the gathered `_estimator_columns`. Returns the advantages (NaN
-        rows are zeroed by the caller) and the metrics to log under `self._metrics["train"]`.
-        """
-        raise NotImplementedError
+    def _check_unit_rewards(self, rewards: torch.Tensor, rewards_per_func: torch.Tensor) -> None:
+        """The estimator reads rewards as success probabilities: name each function's range when one is outside."""
+        valid = rewards[~torch.isnan(rewards)]
+        if valid.numel() and (valid.min() < -RANGE_TOLERANCE or valid.max() > 1 + RANGE_TOLERANCE):
+            name = self.args.advantage_estimator
+            raise ValueError(
+                f"{'BASIS' if name == 'basis' else repr(name)} needs the weighted reward in [0, 1], got values in "
+                f"[{valid.min().item():.4g}, {valid.max().item():.4g}]: {self.describe_reward_ranges(rewards_per_func)}."
+                " Rescale the reward function(s) or set reward_weights so that the weighted sum stays in [0, 1] (for "
+                "example weights that sum to 1 over rewards in [0, 1])."
+            )
+        rewards.clamp_(0.0, 1.0)  # only round-off remains outside
 
     # ------------------------------------------------------------------ helpers shared by both trainers
     def aggregate_rewards(self, rewards_per_func: torch.Tensor) -> torch.Tensor:
@@ -242,7 +266,9 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
             # Atomic: an interrupted save never leaves a truncated state file.
-            state = {**self._estimator_state, "config": self._estimator_config()}
+            # `_` keys are transient caches (e.g. BASIS's memoised value table), rebuilt after a resume.
+            kept = {k: v for k, v in self._estimator_state.items() if not k.startswith("_")}
+            state = {**kept, "config": self._estimator_config()}
             write_json_atomically(os.path.join(folder, ESTIMATOR_STATE_FILE), state)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
@@ -259,7 +285,7 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         state, problem = broadcast_object_list(loaded)
         if problem is not None:
             warnings.warn(
-                f"{path} could not be read ({problem}); the estimator's state (its beta/K history, basis_history"
+                f"{path} could not be read ({problem}); the estimator's state (its temperature/K history, basis_history"
                 " counts and rolling/online value rows) restarts empty. The model, optimizer and schedule were restored.",
                 UserWarning,
                 stacklevel=2,

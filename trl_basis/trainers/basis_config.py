@@ -9,13 +9,12 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from ..advantages.basis import BASIS_FALLBACKS
-from ..advantages.scaling import ADVANTAGE_SCALINGS
+from ..advantages.registry import get_estimator
 from ..advantages.values import BASIS_VALUES
-from ._checks import cache_dir_or_none, one_of, warn_if_scale_rewards_set, warn_if_small_batch
+from ._checks import cache_dir_or_none, one_of, warn_if_small_batch
 
-#: The modes of `scale_advantages` that need no group (BASIS samples one completion per prompt), default first.
-BASIS_ADVANTAGE_SCALINGS = ("batch", "none")
-assert set(BASIS_ADVANTAGE_SCALINGS) <= set(ADVANTAGE_SCALINGS)
+#: The `scale_rewards` modes that need no group (BASIS samples one completion per prompt), default first.
+BASIS_SCALE_REWARDS = ("batch", "none")
 
 
 @dataclass
@@ -26,17 +25,27 @@ class BASISConfig(GRPOConfig):
 
     BASIS samples ONE completion per prompt. The baseline of each prompt is a weighted average of the OTHER prompts'
     rewards in the global generation batch, with weights from offline reference values `v_x(β)`, and one temperature
-    `β` recalibrated every step (see `docs/ALGORITHMS.md`, §1). `num_generations` is therefore fixed to 1; every other
-    parameter of [`GRPOConfig`] keeps its meaning (loss types, KL `beta`, vLLM, PEFT, logging), except
-    `scale_rewards`, which BASIS does not use (see `advantage_scaling`).
+    `β` recalibrated every step (see `docs/ALGORITHMS.md`, §1; the config calls it the *temperature*, to keep
+    `beta` for TRL's KL coefficient). `num_generations` is therefore fixed to 1; every other parameter of
+    [`GRPOConfig`] keeps its meaning (loss types, KL `beta`, vLLM, PEFT, logging); `scale_rewards` keeps its values
+    with another default (below). `advantage_estimator` can name any other one-completion estimator of the registry
+    (`trl_basis.advantages.ESTIMATORS`), which makes this trainer a harness for BASIS's single-rollout peers.
 
     Parameters that differ from [`GRPOConfig`]:
         num_generations (`int`, *optional*, defaults to `1`):
             Fixed to 1: one completion per prompt (GRPOConfig's default is 8). Any other value is rejected.
         num_generations_eval (`int` or `None`, *optional*, defaults to `1`):
             Completions per prompt in evaluation, one like training.
+        scale_rewards (`str`, *optional*, defaults to `"batch"`):
+            TRL's option, applied to the ADVANTAGES `r_i − b_i` (GRPO applies it to `r_i − mean`): `"batch"` divides
+            them by their standard deviation over the global batch (not re-centred: BASIS's baseline replaces the
+            batch mean); `"none"` keeps `A_i = r_i − b_i`. `"group"` does not exist at one completion per prompt.
 
     Parameters:
+        advantage_estimator (`str`, *optional*, defaults to `"basis"`):
+            A one-completion estimator of the registry (`trl_basis.advantages.ESTIMATORS`): `"basis"` (the paper's),
+            `"reinforce_pp"` (REINFORCE++'s batch baseline, no offline stage), `"spo"` (SPO's per-prompt tracker,
+            started from the reference rewards), or one registered with `register_estimator(..., group=False)`.
         num_reference_samples (`int`, *optional*, defaults to `8`):
             Number `N` of completions sampled per training prompt from the reference (initial) policy in the offline
             stage. `0` means "never sample": the dataset must then hold `reference_rewards_column`.
@@ -53,11 +62,12 @@ class BASISConfig(GRPOConfig):
             that an offline generation call holds no more sequences than the training's own generation call and the
             offline stage's peak memory stays below a training step's (it also needs no gradients and no optimizer
             state; `benchmarks/real_size.py` measures both). A larger value is faster on a GPU with memory to spare.
-        basis_beta_num (`int`, *optional*, defaults to `230`):
-            Number `G` of temperatures in the calibration grid.
-        basis_beta_min (`float`, *optional*, defaults to `0.01`):
+        basis_temperature_num (`int`, *optional*, defaults to `230`):
+            Number `G` of temperatures `β` in the calibration grid (ALGORITHMS.md's `β`; TRL's `beta` is the KL
+            coefficient).
+        basis_temperature_min (`float`, *optional*, defaults to `0.01`):
             Smallest temperature of the (log-spaced) grid.
-        basis_beta_max (`float`, *optional*, defaults to `5.0`):
+        basis_temperature_max (`float`, *optional*, defaults to `5.0`):
             Largest temperature of the grid.
         basis_epsilon (`float`, *optional*, defaults to `1e-3`):
             A prompt is active (enters the other prompts' baselines) when its value satisfies
@@ -70,10 +80,6 @@ class BASISConfig(GRPOConfig):
         basis_exact (`bool`, *optional*, defaults to `False`):
             Calibrate `β` separately for every prompt without that prompt's reward (O(G·B²)), which makes the
             gradient exactly unbiased. Off by default: the default calibration leaks `r_i` into `β` at O(1/B).
-        advantage_scaling (`str`, *optional*, defaults to `"batch"`):
-            `"batch"` divides the advantages by their standard deviation over the global batch (the advantages are not
-            re-centred: REINFORCE++ also subtracts the batch mean first, which BASIS's baseline replaces);
-            `"none"` keeps `A_i = r_i − b_i`.
         filter_constant_prompts (`bool`, *optional*, defaults to `True`):
             Drop training prompts whose `N` reference rewards are all equal (all right or all wrong): they carry no
             usable information for the value estimate.
@@ -104,6 +110,9 @@ class BASISConfig(GRPOConfig):
         basis_history_weight (`float` or `None`, *optional*, defaults to `None`):
             How many observations the batch baseline `b_i` is worth (`w`). `None`: the prompt's number of
             reference samples N.
+        spo_discount (`float`, *optional*, defaults to `0.9`):
+            With `advantage_estimator="spo"`: the forgetting factor ρ in (0, 1] of SPO's per-prompt tracker (constant;
+            the SPO paper adapts it to the policy's KL divergence).
     """
 
     num_generations: int | None = field(
@@ -113,6 +122,21 @@ class BASISConfig(GRPOConfig):
     num_generations_eval: int | None = field(
         default=1,
         metadata={"help": "Number of completions per prompt during evaluation (defaults to 1, like training)."},
+    )
+    scale_rewards: str = field(
+        default="batch",
+        metadata={
+            "help": "Applied to the advantages r - b: 'batch' divides them by their std over the global batch; "
+            "'none' keeps r - b.",
+            "choices": list(BASIS_SCALE_REWARDS),
+        },
+    )
+    advantage_estimator: str = field(
+        default="basis",
+        metadata={
+            "help": "A one-completion estimator of the registry (trl_basis.advantages.ESTIMATORS): 'basis' (the "
+            "paper's), 'reinforce_pp', 'spo', or one added with register_estimator(..., group=False)."
+        },
     )
     num_reference_samples: int = field(
         default=8,
@@ -141,9 +165,11 @@ class BASISConfig(GRPOConfig):
             "more sequences than a training generation call and its peak memory stays below a training step's."
         },
     )
-    basis_beta_num: int = field(default=230, metadata={"help": "Number of temperatures in the β grid."})
-    basis_beta_min: float = field(default=0.01, metadata={"help": "Smallest β of the log-spaced grid."})
-    basis_beta_max: float = field(default=5.0, metadata={"help": "Largest β of the log-spaced grid."})
+    basis_temperature_num: int = field(
+        default=230, metadata={"help": "Number of temperatures β in the calibration grid (not TRL's KL beta)."}
+    )
+    basis_temperature_min: float = field(default=0.01, metadata={"help": "Smallest temperature of the log grid."})
+    basis_temperature_max: float = field(default=5.0, metadata={"help": "Largest temperature of the log grid."})
     basis_epsilon: float = field(
         default=1e-3,
         metadata={"help": "Prompts with ε ≤ v(β) ≤ 1 − ε are active and enter the other prompts' baselines."},
@@ -159,13 +185,6 @@ class BASISConfig(GRPOConfig):
     basis_exact: bool = field(
         default=False,
         metadata={"help": "Calibrate β for each prompt without its own reward (O(G·B²), exactly unbiased)."},
-    )
-    advantage_scaling: str = field(
-        default="batch",
-        metadata={
-            "help": "'batch': divide the advantages by their std over the global batch; 'none': keep r - b.",
-            "choices": list(BASIS_ADVANTAGE_SCALINGS),
-        },
     )
     filter_constant_prompts: bool = field(
         default=True,
@@ -203,6 +222,10 @@ class BASISConfig(GRPOConfig):
         default=None,
         metadata={"help": "Observations the batch baseline is worth (w); None: the prompt's N reference samples."},
     )
+    spo_discount: float = field(
+        default=0.9,
+        metadata={"help": "advantage_estimator='spo': forgetting factor in (0, 1] of SPO's per-prompt tracker."},
+    )
 
     def __post_init__(self):
         if self.num_generations != 1:
@@ -230,13 +253,13 @@ class BASISConfig(GRPOConfig):
             )
         self._resolve_basis_values()
         self._check_basis_fields()
-        warn_if_scale_rewards_set(self)
-        warn_if_small_batch(self)
+        if self.advantage_estimator == "basis":  # the pooled baseline is BASIS's own
+            warn_if_small_batch(self)
         if self.basis_exact and self.generation_batch_size >= 1024:  # already global: all processes, all steps
             warnings.warn(
                 f"basis_exact=True costs O(G·B²) per step: at B = {self.generation_batch_size} prompts per generation "
                 "batch (all processes together) "
-                f"and G = {self.basis_beta_num} temperatures it takes seconds per step on a CPU (12 s at B = 4096); "
+                f"and G = {self.basis_temperature_num} temperatures it takes seconds per step on a CPU (12 s at B = 4096); "
                 "the default basis_exact=False is O(G·B) with an O(1/B) leak.",
                 UserWarning,
                 stacklevel=2,
@@ -288,19 +311,22 @@ class BASISConfig(GRPOConfig):
             self.reference_batch_size = max(1, per_process // max(self.num_reference_samples, 1))
         if self.reference_batch_size < 1:
             raise ValueError(f"reference_batch_size must be >= 1; got {self.reference_batch_size}.")
-        if self.basis_beta_num < 1:
-            raise ValueError(f"basis_beta_num must be >= 1; got {self.basis_beta_num}.")
-        if not 0 < self.basis_beta_min <= self.basis_beta_max:
+        get_estimator(self.advantage_estimator, group=False)  # the registry as it is now, not at import
+        if self.basis_temperature_num < 1:
+            raise ValueError(f"basis_temperature_num must be >= 1; got {self.basis_temperature_num}.")
+        if not 0 < self.basis_temperature_min <= self.basis_temperature_max:
             raise ValueError(
-                f"Need 0 < basis_beta_min <= basis_beta_max; got {self.basis_beta_min} and {self.basis_beta_max}."
+                "Need 0 < basis_temperature_min <= basis_temperature_max; got "
+                f"{self.basis_temperature_min} and {self.basis_temperature_max}."
             )
         if not 0 < self.basis_epsilon < 0.5:
             raise ValueError(f"basis_epsilon must be in (0, 0.5); got {self.basis_epsilon}.")
         if self.basis_fallback not in BASIS_FALLBACKS:
             raise ValueError(f"basis_fallback must be {one_of(BASIS_FALLBACKS)}; got {self.basis_fallback!r}.")
-        if self.advantage_scaling not in BASIS_ADVANTAGE_SCALINGS:
+        if self.scale_rewards not in BASIS_SCALE_REWARDS:
             raise ValueError(
-                f"advantage_scaling must be {one_of(BASIS_ADVANTAGE_SCALINGS)}; got {self.advantage_scaling!r}."
+                f"scale_rewards must be {one_of(BASIS_SCALE_REWARDS)} at one completion per prompt; got "
+                f"{self.scale_rewards!r}."
             )
         for name in ("basis_window", "basis_min_samples"):
             value = getattr(self, name)
@@ -310,6 +336,8 @@ class BASISConfig(GRPOConfig):
             raise ValueError(
                 f"basis_min_samples must be in [1, basis_window={self.basis_window}]; got {self.basis_min_samples}."
             )
+        if not 0 < self.spo_discount <= 1:
+            raise ValueError(f"spo_discount must be in (0, 1]; got {self.spo_discount}.")
         if not 0 < self.basis_history_discount <= 1:
             raise ValueError(f"basis_history_discount must be in (0, 1]; got {self.basis_history_discount}.")
         if self.basis_history_weight is not None and not self.basis_history_weight > 0:

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import textwrap
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from accelerate.utils import broadcast_object_list
 from datasets import Dataset
 from tqdm.auto import tqdm
 from transformers import set_seed
 
 from .._rng import derived_seed, preserved_random_state
-from ..advantages import (
-    beta_grid,
-    blend_with_history,
-    calibrate_beta,
-    prompt_key,
-    reference_values,
-    spo_tracker_update,
-)
-from ..advantages.scaling import scale_advantages
-from ..advantages.values import rolling_row, usable_rows, with_batch_fallback
+from ..advantages.registry import get_estimator
 from ..reference_cache import (
-    RANGE_TOLERANCE,
     cache_is_writable,
     check_reference_rewards,
     clear_partial_rewards,
@@ -54,18 +42,21 @@ class BASISTrainer(AdvantageEstimatorTrainer):
     """
 
     _tag_names = ["trl", "basis", "trl_basis"]
+    _group = False  # one completion per prompt: the estimators registered with group=False
     # TRL computes it over groups of ONE completion, where the std is always 0: it would read 1.0 at every step.
     _dropped_metrics = ("frac_reward_zero_std",)
     _estimator_fields = (
-        "basis_beta_num",
-        "basis_beta_min",
-        "basis_beta_max",
+        "advantage_estimator",
+        "basis_temperature_num",
+        "basis_temperature_min",
+        "basis_temperature_max",
         "basis_history",
         "basis_history_discount",
         "basis_values",
         "basis_window",
         "basis_min_samples",
         "reference_rewards_column",
+        "spo_discount",
     )
     _name = "BASIS"
     _paper = {
@@ -88,16 +79,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         if not isinstance(args, BASISConfig):
             raise TypeError(f"BASISTrainer needs a BASISConfig; got {type(args).__name__}.")
         column = args.reference_rewards_column
-        # Per-prompt state (history counts, rolling/online rows) is keyed by the prompt itself; online values
-        # need no reference column at all.
-        self._estimator_columns = {
-            "reference": (column,),
-            "history": (column, "prompt"),
-            "rolling": (column, "prompt"),
-            "online": ("prompt",),
-        }[args.basis_values]
         if (
-            args.basis_values != "online"
+            needs_reference_rewards(args)
             and isinstance(train_dataset, Dataset)
             and column in train_dataset.column_names
         ):
@@ -108,14 +91,6 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             raise ValueError(ENVIRONMENT_OWNED_DATA_ERROR)
         environment = getattr(self, "environment_factories", None) is not None
         self.train_dataset = _check_dataset(self.train_dataset, args, environment=environment)
-
-        self._betas = beta_grid(args.basis_beta_num, args.basis_beta_min, args.basis_beta_max)
-        self._values: dict[tuple[float, ...], torch.Tensor] = {}  # reference-reward row -> (G,) values
-        self._estimator_state = {"beta": []}
-        if args.basis_history:
-            self._estimator_state["history"] = {}  # prompt key -> [α, β]: discounted past successes, failures
-        if args.basis_values in ("rolling", "online"):
-            self._estimator_state["rows"] = {}  # prompt key -> its last basis_window rewards (ALGORITHMS.md §1f)
 
     def train(self, *args, **kwargs):
         """`GRPOTrainer.train`, after the offline stage (`prepare_reference_rewards`) when the column is missing."""
@@ -132,7 +107,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         training dataset.
         """
         column = self.args.reference_rewards_column
-        if self.args.basis_values == "online":  # online values start empty: there is no offline stage
+        if not needs_reference_rewards(self.args):  # e.g. online values, REINFORCE++: no offline stage
             return self.train_dataset
         if column not in (self.train_dataset.column_names or []):
             dataset = self._attach_reference_rewards(self.train_dataset)
@@ -141,138 +116,6 @@ class BASISTrainer(AdvantageEstimatorTrainer):
             _check_size(dataset, self.args, after="filtering prompts with constant reference rewards")
             self.train_dataset = dataset
         return self.train_dataset
-
-    # ------------------------------------------------------------------ online: the advantage
-    def _compute_advantages(self, rewards, batch):
-        self._check_reward_range(rewards, batch.rewards_per_func)
-        betas = self._betas.to(rewards.device)
-        rows, keys = self._value_rows(batch)
-        usable = usable_rows(rows, self.args.basis_min_samples)
-        # A row with too few rewards has no value: empty, it is outside S (NaN values).
-        table = self._value_table([row if ok else [] for row, ok in zip(rows, usable, strict=True)])
-        table = table.to(rewards.device)
-        result = calibrate_beta(
-            rewards,
-            table,
-            betas,
-            epsilon=self.args.basis_epsilon,
-            fallback=self.args.basis_fallback,
-            exact=self.args.basis_exact,
-        )
-        valid = ~torch.isnan(rewards)
-        if bool(torch.isnan(result.baseline[valid]).any()):
-            # A NaN here would become a zero advantage downstream, i.e. silently no learning.
-            raise ValueError(
-                f"BASIS computed a NaN baseline (basis_epsilon={self.args.basis_epsilon}): values within "
-                "basis_epsilon of 0 or 1 overflow the refined estimator's weights. Raise basis_epsilon (default 1e-3)."
-            )
-        baseline, history_metrics = result.baseline, {}
-        num_fallback = int(result.num_fallback)
-        if keys is not None:  # rolling/online: scored rows without a usable value take the leave-one-out batch mean
-            baseline = with_batch_fallback(baseline, rewards, torch.tensor(usable))
-            num_fallback -= sum(v and not ok for ok, v in zip(usable, valid.tolist(), strict=True))
-            self._record_rows(keys, rows, rewards)
-            history_metrics["basis/usable_fraction"] = sum(usable) / max(len(usable), 1)
-        if self.args.basis_history:
-            baseline, history_metrics = self._with_history(rewards, baseline, batch)
-        advantages = scale_advantages(rewards.double() - baseline, self.args.advantage_scaling)
-
-        index = int(torch.as_tensor(result.index).double().mean().round().item())  # per-row in exact mode
-        beta = float(torch.as_tensor(result.beta).double().mean().item())
-        num_valid = int(valid.sum().item())
-        self._estimator_state["beta"].append(beta)
-        metrics = {
-            "basis/beta": beta,
-            "basis/criterion": result.criterion[index].item(),
-            "basis/initial_criterion": result.initial_criterion[index].item(),
-            "basis/active_fraction": int(result.num_active) / max(num_valid, 1),
-            "basis/baseline_mean": baseline[valid].double().mean().item() if num_valid else 0.0,
-            "basis/fallback_count": num_fallback,
-            **history_metrics,
-        }
-        return advantages, metrics
-
-    def _with_history(self, rewards, baseline, batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """ALGORITHMS.md §1e: blend each row's baseline with its prompt's past rewards, then record this batch's."""
-        history = self._estimator_state["history"]
-        keys = [prompt_key(p) for p in batch.columns["prompt"]]
-        counts = torch.tensor([history.get(k, (0.0, 0.0)) for k in keys], dtype=torch.float64).reshape(-1, 2)
-        if self.args.basis_history_weight is not None:
-            weight = torch.full((len(keys),), float(self.args.basis_history_weight), dtype=torch.float64)
-        else:
-            refs = batch.columns[self.args.reference_rewards_column]
-            weight = torch.tensor([float(len(row)) for row in refs], dtype=torch.float64)
-        device = baseline.device
-        blended = blend_with_history(baseline, counts[:, 0].to(device), counts[:, 1].to(device), weight.to(device))
-        # Record after reading the whole batch, so no row's baseline sees this batch's rewards.
-        for key, reward in zip(keys, rewards.tolist(), strict=True):
-            alpha, beta = history.get(key, (0.0, 0.0))
-            history[key] = list(spo_tracker_update(alpha, beta, reward, self.args.basis_history_discount))
-        seen = counts.sum(dim=1) > 0
-        share = (counts.sum(dim=1) / (weight + counts.sum(dim=1)))[seen]
-        return blended, {
-            "basis/history_fraction": seen.double().mean().item(),
-            "basis/history_share": share.mean().item() if share.numel() else 0.0,
-        }
-
-    def _value_rows(self, batch) -> tuple[list[list[float]], list[str] | None]:
-        """The rows of rewards whose values v_x(β) the batch uses, and the prompt keys of rolling/online state.
-
-        `reference`/`history`: the frozen reference column. `rolling`: the prompt's window, started from its
-        reference row; `online`: the window, started empty (ALGORITHMS.md §1f). Every row reads the state before
-        this batch's rewards are recorded (`_record_rows`), so no row holds its own current reward.
-        """
-        if self.args.basis_values not in ("rolling", "online"):
-            return batch.columns[self.args.reference_rewards_column], None
-        state = self._estimator_state["rows"]
-        keys = [prompt_key(p) for p in batch.columns["prompt"]]
-        if self.args.basis_values == "online":
-            return [list(state.get(k, [])) for k in keys], keys
-        refs = batch.columns[self.args.reference_rewards_column]
-        window = self.args.basis_window
-        start = [[math.nan if v is None else float(v) for v in row][-window:] for row in refs]
-        return [list(state[k]) if k in state else row for k, row in zip(keys, start, strict=True)], keys
-
-    def _record_rows(self, keys: list[str], rows: list[list[float]], rewards: torch.Tensor) -> None:
-        """After the whole batch's baselines: each reward joins its prompt's window (`rolling_row`)."""
-        state = self._estimator_state["rows"]
-        for key, row, reward in zip(keys, rows, rewards.tolist(), strict=True):
-            # A prompt twice in one batch: the second reward joins the row the first one left.
-            state[key] = rolling_row(state.get(key, row), reward, self.args.basis_window)
-
-    def _value_table(self, reference_rewards: list[list[float]]) -> torch.Tensor:
-        """`(B, G)` values v_x(β) of the batch's prompts, memoised per distinct reference-reward row.
-
-        v_x(β) depends on the prompt only through the multiset of its N reference rewards, and binary rewards give
-        at most N + 1 distinct multisets, so after the first steps this is a lookup instead of a (B, N, G)
-        logsumexp (the overhead benchmark measured that logsumexp at about half of BASIS's per-step cost).
-        """
-        # None is a missing sample, like NaN; rows of different lengths are padded with missing samples.
-        width = max(1, max(len(row) for row in reference_rewards))  # an empty row has no value (NaN)
-        keys = [
-            tuple(sorted(math.nan if v is None else float(v) for v in row)) + (math.nan,) * (width - len(row))
-            for row in reference_rewards
-        ]
-        missing = [k for k in dict.fromkeys(keys) if k not in self._values]
-        fresh: dict[tuple[float, ...], torch.Tensor] = {}
-        if missing:
-            rows = reference_values(torch.tensor(missing, dtype=torch.float64), self._betas)
-            fresh = dict(zip(missing, rows))
-            if len(self._values) < 100_000:  # bounded: real-valued rewards can make every row distinct
-                # NaN never compares equal, so rows holding NaN would never be found again: skip them.
-                self._values.update((k, row) for k, row in fresh.items() if all(v == v for v in k))
-        return torch.stack([fresh[k] if k in fresh else self._values[k] for k in keys])
-
-    def _check_reward_range(self, rewards: torch.Tensor, rewards_per_func: torch.Tensor) -> None:
-        valid = rewards[~torch.isnan(rewards)]
-        if valid.numel() and (valid.min() < -RANGE_TOLERANCE or valid.max() > 1 + RANGE_TOLERANCE):
-            raise ValueError(
-                f"BASIS needs the weighted reward in [0, 1], got values in [{valid.min().item():.4g}, "
-                f"{valid.max().item():.4g}]: {self.describe_reward_ranges(rewards_per_func)}. Rescale the reward "
-                "function(s) or set reward_weights so that the weighted sum stays in [0, 1] (for example weights "
-                "that sum to 1 over rewards in [0, 1])."
-            )
-        rewards.clamp_(0.0, 1.0)  # only round-off remains outside
 
     # ------------------------------------------------------------------ offline: the reference rewards
     def _attach_reference_rewards(self, dataset: Dataset) -> Dataset:
@@ -353,7 +196,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
                 set_seed(derived_seed(self.args.seed, "reference", mine[0], rank))
                 rewards_per_func = self.sample_and_score(examples)
                 rewards = self.weighted_rewards(rewards_per_func)
-                self._check_reward_range(rewards, rewards_per_func)
+                self._check_unit_rewards(rewards, rewards_per_func)
                 per_prompt = rewards.view(world * chunk, n).tolist()
                 # Row r * chunk + j of the gathered batch is process r's j-th prompt, block[r * chunk + j]; the rows
                 # past the block's end are padding.
@@ -381,12 +224,14 @@ def _check_dataset(train_dataset: Any, args: BASISConfig, environment: bool = Fa
     columns = train_dataset.column_names or []
     if "prompt" not in columns and not environment:
         raise ValueError(f"train_dataset has no 'prompt' column (columns: {columns}); add one in TRL's format.")
-    if args.basis_values != "reference" and "prompt" not in columns:
+    needed = [c for c in get_estimator(args.advantage_estimator).columns(args) if c != column]
+    missing = [c for c in needed if c not in columns]
+    if missing:
         raise ValueError(
-            f"basis_values={args.basis_values!r} keys each prompt's own rewards by its 'prompt' column, which "
-            f"train_dataset lacks (columns: {columns}). Add a 'prompt' column or set basis_values='reference'."
+            f"advantage_estimator={args.advantage_estimator!r} (basis_values={args.basis_values!r}) reads the column(s) "
+            f"{missing}, which train_dataset lacks (columns: {columns}); add them, or set basis_values='reference'."
         )
-    if args.basis_values == "online":  # no reference rewards needed: the rows fill with online rewards
+    if not needs_reference_rewards(args):  # no reference rewards needed (online rows, REINFORCE++)
         _check_size(train_dataset, args, after="loading")
         return train_dataset
     if column in columns:
@@ -407,6 +252,11 @@ def _check_dataset(train_dataset: Any, args: BASISConfig, environment: bool = Fa
         )
     _check_size(train_dataset, args, after="loading")
     return train_dataset
+
+
+def needs_reference_rewards(args: BASISConfig) -> bool:
+    """Whether the chosen estimator reads the reference-reward column (then the offline stage may run)."""
+    return args.reference_rewards_column in get_estimator(args.advantage_estimator).columns(args)
 
 
 def _check_size(dataset: Any, args: BASISConfig, after: str) -> None:

@@ -5,29 +5,20 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-import torch
 from datasets import Dataset
 
-from ..advantages import get_group_estimator, max_at_k
-from ..advantages.scaling import linear_schedule, normalize_then_sum, scale_advantages
+from ..advantages.estimators import current_k
+from ..advantages.scaling import normalize_then_sum
 from ._trl_bridge import AdvantageEstimatorTrainer
 from .maxpo_config import MaxPOConfig
-
-
-def group_advantages(rewards: torch.Tensor, k: int, estimator: str) -> torch.Tensor:
-    """Trainer-scale advantages `(num_groups, B)` of fully scored groups: the registered estimator times the group
-    size B (`trl_basis.advantages.GROUP_ESTIMATORS`).
-
-    With `estimator="l2o"` this is `B · K/(B−K) · (q_i − ρ̂_K)`, which is RLOO's `r_i − mean(others)` at `K = 1`.
-    """
-    return get_group_estimator(estimator)(rewards, k) * rewards.shape[1]
 
 
 class MaxPOTrainer(AdvantageEstimatorTrainer):
     """Trainer for MaxPO ([arXiv 2606.06080](https://arxiv.org/abs/2606.06080)), a drop-in `GRPOTrainer`.
 
     Each prompt gets `num_generations` completions. Their advantages target the max@K objective (pass@K for binary
-    rewards) with the Leave-Two-Out estimator: unbiased, and exactly centred in every group. Groups may span
+    rewards) with the Leave-Two-Out estimator (`advantage_estimator="l2o"`; any registered group estimator can be
+    chosen instead): unbiased, and exactly centred in every group. Groups may span
     processes: advantages are computed on the gathered global batch and then sliced per process. A group with
     unscorable completions (every reward function returned None) is estimated on its scored completions only, and
     gets zero advantages when fewer than K+1 remain.
@@ -36,6 +27,7 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
     """
 
     _tag_names = ["trl", "maxpo", "trl_basis"]
+    _group = True  # groups of num_generations completions: the estimators registered with group=True
     _name = "MaxPO"
     _paper = {
         "title": "On Advantage Estimates for Max@K Policy Gradients",
@@ -62,7 +54,6 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
         # Before the model loads; with environments the dataset may hold only an `environment` column.
         _check_size(kwargs.get("train_dataset"), args, environment=kwargs.get("environment_factory") is not None)
         super().__init__(model, reward_funcs, args=args, **kwargs)
-        self._estimator_state = {"k": []}
 
     def aggregate_rewards(self, rewards_per_func):
         """`normalize_then_sum`: max@K of the aggregated reward `Σ_f w_f (r_f − group mean) / group std` (each reward
@@ -74,37 +65,7 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
     @property
     def current_k(self) -> int:
         """K in use now: `max_k`, or its linear anneal towards `max_k_final` over `max_steps`."""
-        if self.args.max_k_final is None:
-            return self.args.max_k
-        progress = self.state.global_step / max(self.state.max_steps, 1)
-        return round(linear_schedule(self.args.max_k, self.args.max_k_final, progress))
-
-    def _compute_advantages(self, rewards, batch):
-        group_size, k = self.num_generations, self.current_k
-        grouped = rewards.double().view(-1, group_size)
-        complete = ~torch.isnan(grouped).any(dim=1)
-        advantages = torch.zeros_like(grouped)
-        advantages[complete] = group_advantages(grouped[complete], k, self.args.advantage_estimator)
-        for g in torch.nonzero(~complete).flatten().tolist():  # rare: groups with unscorable completions
-            valid = ~torch.isnan(grouped[g])
-            if int(valid.sum()) > k:
-                advantages[g, valid] = group_advantages(
-                    grouped[g, valid].unsqueeze(0), k, self.args.advantage_estimator
-                )[0]
-        advantages = advantages.view(-1)
-        advantages[torch.isnan(rewards)] = torch.nan
-        advantages = scale_advantages(advantages, self.args.advantage_scaling, group_size)
-
-        self._estimator_state["k"].append(k)
-        full = grouped[complete]
-        metrics = {
-            "maxpo/k": k,
-            "maxpo/max_at_k": max_at_k(full, k).mean().item() if len(full) else 0.0,
-            "maxpo/pass_at_1": torch.nanmean(rewards.double()).item(),
-            # The centring residual: mean |Σ_i A_i| over groups (exactly 0 for L2O, not for PKPO).
-            "maxpo/advantage_sum": advantages.view(-1, group_size).nansum(dim=1).abs().mean().item(),
-        }
-        return advantages, metrics
+        return current_k(self.args, self.state.global_step, self.state.max_steps)
 
 
 def _check_size(dataset: Any, args: MaxPOConfig, environment: bool = False) -> None:
