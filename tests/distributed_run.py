@@ -112,16 +112,18 @@ def main() -> None:
     )
     sampled, batches = [], []
     if cli.offline:  # record whether this rank ran the offline stage's sampling (a cache miss) or not (a hit)
-        sample, score = trainer._sample_reference_rewards, trainer.sample_and_score
+        from trl_basis.trainers import _trl_bridge
+
+        sample, score = trainer._sample_reference_rewards, _trl_bridge.sample_and_score
         trainer._sample_reference_rewards = lambda *a, **k: sampled.append(True) or sample(*a, **k)
 
-        def counted_score(examples):
+        def counted_score(trainer, examples, *rest):
             if cli.interrupt_offline_after is not None and len(batches) >= cli.interrupt_offline_after:
                 raise RuntimeError("simulated interruption of the offline stage")
             batches.append(len(examples))
-            return score(examples)
+            return score(trainer, examples, *rest)
 
-        trainer.sample_and_score = counted_score
+        _trl_bridge.sample_and_score = counted_score  # the one sampling path, counted in this process
     before = full_snapshot(trainer, trainer.model)
     trainer.train(resume_from_checkpoint=cli.resume)
     after = full_snapshot(trainer, trainer.model_wrapped)

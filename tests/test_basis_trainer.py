@@ -242,8 +242,6 @@ def test_short_basis_run_raises_the_reward_of_the_kept_prompts(tmp_path):
     """Behaviour, not timing: 40 seeded BASIS steps on the default task (real offline stage, real rewards) raise the
     sampled pass rate of the prompts BASIS kept by a margin far above its noise (the paired standard error over
     prompts of the per-prompt change)."""
-    from transformers import AutoTokenizer
-
     from trl_basis.evaluation import sample_rewards
     from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset
 
@@ -260,13 +258,9 @@ def test_short_basis_run_raises_the_reward_of_the_kept_prompts(tmp_path):
     trainer = BASISTrainer(tiny_model_path(), [arithmetic_reward], args=args, train_dataset=train)
     kept = trainer.prepare_reference_rewards()
     assert 0.5 * len(train) < len(kept) < len(train)  # informative prompts kept, constant ones dropped
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_path())
 
     def pass_rates():
-        rewards = sample_rewards(
-            trainer.model, tokenizer, kept, arithmetic_reward, 8, max_new_tokens=8, seed=123, progress=False
-        )
-        return rewards.mean(dim=1)
+        return sample_rewards(trainer, kept, 8, seed=123).mean(dim=1)
 
     before = pass_rates()
     trainer.train()
@@ -386,7 +380,7 @@ def test_basis_uses_none_and_ragged_reference_rows_as_missing_samples(tmp_path):
         args=BASISConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, max_steps=1),
         train_dataset=data.add_column("reference_rewards", rows),
     )
-    table = _value_table(rows[:2], {}, trainer.args)
+    table = _value_table(rows[:2], trainer.args)
     nan = float("nan")
     expected = reference_values(torch.tensor([[0.0, 1.0, nan], [0.0, 1.0, nan]]), beta_grid())
     torch.testing.assert_close(table, expected)

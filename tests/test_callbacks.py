@@ -1,4 +1,4 @@
-"""`trl_basis/callbacks.py`: the held-out evaluation samples like training."""
+"""`trl_basis/callbacks.py`: the held-out evaluation callback (its sampling path: `tests/test_evaluation.py`)."""
 
 from __future__ import annotations
 
@@ -6,21 +6,8 @@ import pytest
 from _trainer_utils import CPU, arithmetic_train, prompt_reward, tiny_model_path
 
 from trl_basis import BASISConfig, BASISTrainer
-from trl_basis.callbacks import HeldOutAccuracyCallback, training_sampler
+from trl_basis.callbacks import HeldOutAccuracyCallback
 from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset
-
-
-def test_the_main_job_evaluates_with_the_training_sampler(tmp_path):
-    args = BASISConfig(
-        **CPU,
-        output_dir=str(tmp_path),
-        per_device_train_batch_size=8,
-        top_k=20,
-        min_p=0.05,
-        repetition_penalty=1.1,
-        generation_kwargs={"typical_p": 0.9},
-    )
-    assert training_sampler(args) == {"top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1, "typical_p": 0.9}
 
 
 @pytest.mark.slow

@@ -118,15 +118,22 @@ def test_an_interrupted_offline_stage_resumes_from_its_completed_chunks(tmp_path
     assert err.count("ignoring the invalid offline-stage chunk") == 2
 
 
-def test_the_default_reference_batch_never_generates_more_at_once_than_training(tmp_path):
+def test_the_default_reference_batch_never_generates_more_at_once_than_training(tmp_path, monkeypatch):
     """reference_batch_size=None: an offline generation call holds at most the sequences of a training generation
     call (per_device_train_batch_size × steps_per_generation), so the stage's peak memory stays below a step's."""
+    from trl_basis.trainers import _trl_bridge
+
     args = config(tmp_path, tmp_path / "cache", reference_batch_size=None, num_reference_samples=3, max_steps=1)
     per_call = args.per_device_train_batch_size * args.steps_per_generation
     assert args.reference_batch_size == per_call // 3 == 2
     trainer = BASISTrainer(tiny_model_path(), completion_reward, args=args, train_dataset=arithmetic_train(16, False))
     sizes: list[int] = []
-    score = trainer.sample_and_score
-    trainer.sample_and_score = lambda examples: sizes.append(len(examples)) or score(examples)
+    score = _trl_bridge.sample_and_score
+
+    def counted(trainer, examples, *rest):
+        sizes.append(len(examples))
+        return score(trainer, examples, *rest)
+
+    monkeypatch.setattr(_trl_bridge, "sample_and_score", counted)
     assert len(trainer.prepare_reference_rewards()["reference_rewards"][0]) == 3
     assert sizes == [6] * 8 and max(sizes) <= per_call

@@ -18,6 +18,7 @@ _LAZY = {
     "MaxPOTrainer": "trl_basis.trainers.maxpo_trainer",
     "estimate_reference_rewards": "trl_basis.references",
     "evaluate_pass_at_k": "trl_basis.evaluation",
+    "register_estimator": "trl_basis.advantages",
     "tiny_model_path": "trl_basis.tasks",
     "make_arithmetic_dataset": "trl_basis.tasks",
     "arithmetic_reward": "trl_basis.tasks",

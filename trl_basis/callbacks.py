@@ -2,7 +2,8 @@
 `LogCompletionsCallback` is):
 
 * `HeldOutAccuracyCallback`: pass@1 and pass@k of held-out prompts before training, at evenly spaced steps and at the
-  end, sampled with the training sampler through TRL's generation unwrapping (ZeRO-3 included);
+  end, sampled through the trainer's own generate-and-score path (`trl_basis.evaluation.held_out_accuracy`: the
+  training sampler, chat template, vLLM, tools and ZeRO-3 unwrapping included);
 * `CompactProgressCallback`: TRL's progress bar with one short line per logging step.
 """
 
@@ -14,72 +15,9 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
-from ._quiet import quiet_map
+from .evaluation import held_out_accuracy
 
-__all__ = ["CompactProgressCallback", "HeldOutAccuracyCallback", "held_out_accuracy", "training_sampler"]
-
-
-def held_out_accuracy(trainer, dataset, reward_funcs, num_samples: int, batch_size: int, seed: int) -> dict:
-    """pass@1 (mean reward) and pass@k of `dataset` for the trainer's current model, on every process in lockstep.
-
-    Generation goes through TRL's `unwrap_model_for_generation` (gathers ZeRO-3 shards when
-    `ds3_gather_for_generation`), and the global RNG state is restored afterwards so training sampling is unchanged.
-    """
-    import torch
-    from trl.models import unwrap_model_for_generation
-
-    from .evaluation import evaluate_pass_at_k
-
-    args = trainer.args
-    if args.chat_template_kwargs and dataset is not None and isinstance(dataset[0]["prompt"], list):
-        dataset = _render_prompts(dataset, trainer.processing_class, args.chat_template_kwargs)
-    model = getattr(trainer, "model_wrapped", None) or trainer.model
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with (
-        torch.random.fork_rng(devices=devices),
-        unwrap_model_for_generation(
-            model, trainer.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
-        ) as unwrapped,
-    ):
-        result = evaluate_pass_at_k(
-            unwrapped,
-            trainer.processing_class,
-            dataset,
-            reward_funcs,
-            num_samples=num_samples,
-            reward_weights=trainer.reward_weights.tolist(),
-            max_new_tokens=args.max_completion_length,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            generation_kwargs=training_sampler(args),
-            batch_size=batch_size,
-            seed=seed,
-            progress=False,
-        )
-    curve = result["pass_at_k"]
-    return {"accuracy": curve[1], "pass_at_k": {str(k): v for k, v in curve.items()}}
-
-
-def training_sampler(args) -> dict[str, Any]:
-    """The sampling settings GRPOTrainer generates with (besides temperature and top_p), for the evaluation: without
-    them a model's own generation_config (e.g. Qwen's top_k=20, repetition_penalty=1.05) would silently change the
-    sampler between training and evaluation."""
-    sampler = {"top_k": args.top_k, "min_p": args.min_p, "repetition_penalty": args.repetition_penalty}
-    sampler.update(args.generation_kwargs or {})
-    return sampler
-
-
-def _render_prompts(dataset, tokenizer, chat_template_kwargs: dict[str, Any]):
-    """Conversational prompts rendered to text with `chat_template_kwargs` (e.g. Qwen3's `enable_thinking`), so the
-    evaluation samples with the same template as training."""
-
-    def render(example):
-        text = tokenizer.apply_chat_template(
-            example["prompt"], tokenize=False, add_generation_prompt=True, **chat_template_kwargs
-        )
-        return {"prompt": text}
-
-    return quiet_map(dataset, render)
+__all__ = ["CompactProgressCallback", "HeldOutAccuracyCallback"]
 
 
 class HeldOutAccuracyCallback(TrainerCallback):
@@ -113,7 +51,12 @@ class HeldOutAccuracyCallback(TrainerCallback):
             return
         start = time.perf_counter()
         result = held_out_accuracy(
-            self.trainer, self.dataset, self.reward_funcs, self.num_samples, self.batch_size, self.seed
+            self.trainer,
+            self.dataset,
+            self.reward_funcs,
+            num_samples=self.num_samples,
+            seed=self.seed,
+            prompts_per_call=max(1, self.batch_size // self.num_samples),
         )
         self.seconds += time.perf_counter() - start
         self.points.append({"step": step, **result})

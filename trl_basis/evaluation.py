@@ -1,154 +1,116 @@
-"""Sampling-based evaluation: unbiased pass@k / max@k curves for a model on a prompt set.
+"""Sampling-based evaluation through the trainer's own generate-and-score path.
 
-Uses plain Hugging Face `generate` (no trainer needed), so it works on any causal LM: the tiny model on CPU in the
-tests and notebooks, a Qwen model on a GPU. Under `accelerate launch` each process samples its shard of prompts.
+Every sample the library draws outside a training step (BASIS's offline stage, held-out pass@k, the benchmarks)
+goes through `sample_rewards`, which calls TRL's per-batch path (`trl_basis.trainers._trl_bridge.sample_and_score`):
+the same chat template, sampler, vLLM/paged generation, tools, environments and DeepSpeed unwrapping as training.
+Under `accelerate launch` every process samples its share of the prompts in lockstep.
+
+With a bare model instead of a trainer, `scoring_trainer(model, reward_funcs, ...)` builds the smallest
+`GRPOTrainer` that samples like a training run would.
 """
 
 from __future__ import annotations
 
-import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from accelerate import PartialState
-from accelerate.utils import gather_object
 from tqdm.auto import tqdm
 
+from ._rng import derived_seed, preserved_random_state
 from .advantages import max_at_k
 
+__all__ = ["evaluate_pass_at_k", "held_out_accuracy", "pass_at_k_curve", "sample_rewards", "scoring_trainer"]
 
-@torch.no_grad()
+
 def sample_rewards(
-    model,
-    tokenizer,
+    trainer,
     dataset,
-    reward_funcs: Callable | Sequence[Callable],
     num_samples: int,
     *,
+    reward_funcs: Callable | Sequence[Callable] | None = None,
     reward_weights: Sequence[float] | None = None,
-    max_new_tokens: int = 256,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    batch_size: int = 64,
+    prompts_per_call: int | None = None,
     seed: int | None = 0,
-    progress: bool = True,
-    generation_kwargs: dict[str, Any] | None = None,
+    seed_key: str = "sample",
+    done: dict[int, list[float]] | None = None,
+    save_chunk: Callable[[list[int], list[list[float]]], None] | None = None,
+    check: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    desc: str = "sampling",
 ) -> torch.Tensor:
-    """Rewards `(P, num_samples)` of `num_samples` sampled completions for each of the P rows of `dataset`.
+    """Weighted rewards `(P, num_samples)` of `num_samples` completions for each of the P rows of `dataset`.
 
-    `dataset` rows hold a `prompt` (conversational, as TRL expects, or a plain string) and whatever columns the
-    reward functions take as keyword arguments (e.g. `answer`). Reward functions have TRL's signature
-    `(prompts, completions, completion_ids, **columns) -> list[float | None]`; `None` becomes NaN. The weighted sum
-    over reward functions is returned (NaN where all returned None). `generation_kwargs` go to `generate` on top of
-    `temperature` and `top_p` (e.g. `top_k`, `min_p`, `repetition_penalty`): pass the training sampler's, so that
-    a model's own `generation_config` defaults do not silently change the sampler between training and evaluation.
+    Rows are sampled in chunks of `prompts_per_call` prompts per process (each repeated `num_samples` times, default:
+    one training generation batch of sequences), every process its contiguous block of each chunk. Each process's
+    generation in a chunk is seeded by (`seed`, `seed_key`, the chunk's first prompt, its rank), so the rewards do
+    not depend on what ran before, and every random stream training uses is restored afterwards. `reward_funcs` /
+    `reward_weights` replace the trainer's own for these passes (NaN where all functions returned None). Rows in
+    `done` are not sampled again, `save_chunk(indices, rows)` receives each completed chunk (BASIS's resumable
+    offline stage), and `check(rewards, rewards_per_func)` may refuse a chunk's rewards.
     """
+    from .trainers import _trl_bridge
+
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1; got {num_samples}.")
-    reward_funcs = [reward_funcs] if callable(reward_funcs) else list(reward_funcs)
-    weights = torch.tensor(reward_weights if reward_weights is not None else [1.0] * len(reward_funcs))
-    if len(weights) != len(reward_funcs):
-        raise ValueError(f"reward_weights has {len(weights)} entries for {len(reward_funcs)} reward functions.")
-    if "prompt" not in dataset.column_names:
+    if "prompt" not in (dataset.column_names or []):
         raise ValueError(f"The dataset needs a 'prompt' column; it has {dataset.column_names}.")
-    if seed is not None:
-        torch.manual_seed(seed)
-
-    state = PartialState()
-    rows = list(range(len(dataset)))
-    with state.split_between_processes(rows) as my_rows:
-        local = _sample_rows(
-            model,
-            tokenizer,
-            dataset,
-            list(my_rows),
-            reward_funcs,
-            weights,
-            num_samples,
-            max_new_tokens=max_new_tokens,
-            sampling={"temperature": temperature, "top_p": top_p, **(generation_kwargs or {})},
-            batch_size=batch_size,
-            progress=progress and state.is_local_main_process,
-        )
-    gathered = gather_object([local]) if state.num_processes > 1 else [local]
-    return torch.cat([torch.as_tensor(g, dtype=torch.float64).view(-1, num_samples) for g in gathered])
-
-
-def _sample_rows(
-    model,
-    tokenizer,
-    dataset,
-    rows,
-    reward_funcs,
-    weights,
-    n,
-    *,
-    max_new_tokens,
-    sampling,
-    batch_size,
-    progress,
-) -> list[list[float]]:
-    was_training = model.training
-    model.eval()
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"  # generation continues on the right
-    out: list[list[float]] = []
-    prompts_per_call = max(1, batch_size // n)
-    try:
-        for start in tqdm(range(0, len(rows), prompts_per_call), disable=not progress, desc="sampling"):
-            examples = [dataset[i] for i in rows[start : start + prompts_per_call]]
-            out.extend(_sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_tokens, sampling))
-    finally:
-        tokenizer.padding_side = padding_side
-        model.train(was_training)
-    return out
-
-
-def _sample_batch(model, tokenizer, examples, reward_funcs, weights, n, max_new_tokens, sampling):
-    prompts = [ex["prompt"] for ex in examples]
-    conversational = isinstance(prompts[0], list)
-    texts = [
-        tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True) if conversational else p
-        for p in prompts
-    ]
-    enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    own = ("max_new_tokens", "num_return_sequences")  # set here, from the arguments
-    generated = model.generate(
-        **enc,
-        **{"do_sample": True, "pad_token_id": tokenizer.pad_token_id},
-        **{key: value for key, value in sampling.items() if key not in own},
-        max_new_tokens=max_new_tokens,
-        num_return_sequences=n,
+    funcs = [reward_funcs] if callable(reward_funcs) else (None if reward_funcs is None else list(reward_funcs))
+    accelerator = trainer.accelerator
+    world, rank = accelerator.num_processes, accelerator.process_index
+    chunk = _whole_groups(
+        prompts_per_call or _default_prompts_per_call(trainer.args, num_samples), num_samples, trainer
     )
-    completion_ids = generated[:, enc["input_ids"].shape[1] :]
-    texts = tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
-    completions = [[{"role": "assistant", "content": t}] for t in texts] if conversational else texts
-    repeated = [ex for ex in examples for _ in range(n)]
-    columns = {key: [ex[key] for ex in repeated] for key in examples[0] if key != "prompt"}
-    ids = [c[c != tokenizer.pad_token_id].tolist() for c in completion_ids]
-    per_func = torch.stack(
-        [
-            torch.tensor(
-                [
-                    torch.nan if r is None else float(r)
-                    for r in _call_reward(func, [ex["prompt"] for ex in repeated], completions, ids, columns)
-                ],
-                dtype=torch.float64,
-            )
-            for func in reward_funcs
-        ],
-        dim=1,
-    )
-    rewards = (per_func * weights.double()).nansum(dim=1)
+    rows = dict(done or {})
+    todo = [i for i in range(len(dataset)) if i not in rows]
+    with (
+        tqdm(total=len(dataset), initial=len(rows), desc=desc, disable=not accelerator.is_local_main_process) as bar,
+        preserved_random_state(),
+    ):
+        for start in range(0, len(todo), world * chunk):
+            block = todo[start : start + world * chunk]
+            # Every process samples `chunk` prompts (padding with the block's last) so collectives stay in step.
+            mine = [block[min(rank * chunk + j, len(block) - 1)] for j in range(chunk)]
+            if seed is not None:
+                from transformers import set_seed
+
+                set_seed(derived_seed(seed, seed_key, mine[0], rank))
+            examples = [dataset[i] for i in mine for _ in range(num_samples)]
+            per_func = _trl_bridge.sample_and_score(trainer, examples, funcs, reward_weights)
+            weights = trainer.reward_weights if funcs is None else torch.tensor(reward_weights or [1.0] * len(funcs))
+            rewards = _weighted(per_func, weights)
+            if check is not None:
+                check(rewards, per_func)
+            per_prompt = rewards.view(world * chunk, num_samples).tolist()
+            # Row r * chunk + j of the gathered batch is process r's j-th prompt, block[r * chunk + j]; the rows past
+            # the block's end are padding.
+            fresh = {block[p]: per_prompt[p] for p in range(len(block))}
+            rows.update(fresh)
+            if save_chunk is not None:
+                save_chunk(block, [fresh[i] for i in block])
+            bar.update(len(block))
+    return torch.tensor([rows[i] for i in range(len(dataset))], dtype=torch.float64)
+
+
+def _default_prompts_per_call(args, num_samples: int) -> int:
+    """As many sequences per call as a training generation call holds (so never more memory than a step)."""
+    return max(1, args.per_device_train_batch_size * args.steps_per_generation // num_samples)
+
+
+def _whole_groups(prompts: int, num_samples: int, trainer) -> int:
+    """Round the prompts per call up so that a call's sequences fill whole evaluation groups: TRL's evaluation mode
+    groups the rewards by `num_generations_eval` (8 for GRPO and MaxPO by default) to compute its own advantages."""
+    group = getattr(trainer, "num_generations_eval", 1) or 1
+    step = group // math.gcd(group, num_samples)
+    return -(-prompts // step) * step
+
+
+def _weighted(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """TRL's scalar reward: the weighted sum of the reward functions, NaN where every function returned None."""
+    per_func = rewards_per_func.double()
+    rewards = (per_func * weights.to(per_func).unsqueeze(0)).nansum(dim=1)
     rewards[torch.isnan(per_func).all(dim=1)] = torch.nan
-    return rewards.view(len(examples), n).tolist()
-
-
-def _call_reward(func, prompts, completions, completion_ids, columns: dict[str, list[Any]]):
-    params = inspect.signature(func).parameters
-    accepts_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    kwargs = {k: v for k, v in columns.items() if accepts_all or k in params}
-    return func(prompts=prompts, completions=completions, completion_ids=completion_ids, **kwargs)
+    return rewards.cpu()
 
 
 def pass_at_k_curve(rewards: torch.Tensor, k_max: int) -> dict[int, float]:
@@ -163,21 +125,43 @@ def pass_at_k_curve(rewards: torch.Tensor, k_max: int) -> dict[int, float]:
 
 
 def evaluate_pass_at_k(
-    model,
-    tokenizer,
-    dataset,
-    reward_funcs: Callable | Sequence[Callable],
-    *,
-    num_samples: int = 16,
-    k_max: int | None = None,
-    **sampling_kwargs,
+    trainer, dataset, *, num_samples: int = 16, k_max: int | None = None, **sampling: Any
 ) -> dict[str, Any]:
-    """Sample `num_samples` completions per prompt and report unbiased pass@k (= max@k) for k = 1..k_max.
+    """Sample `num_samples` completions per prompt of `dataset` with `trainer` and report unbiased pass@k (= max@k)
+    for k = 1..k_max. `sampling` goes to `sample_rewards` (e.g. `reward_funcs`, `seed`, `prompts_per_call`).
 
     Returns `{"pass_at_k": {k: value}, "rewards": (P, n) tensor}`; `pass_at_k[1]` is the mean reward.
     """
     k_max = num_samples if k_max is None else k_max
     if not 1 <= k_max <= num_samples:
         raise ValueError(f"k_max must be in [1, num_samples={num_samples}]; got {k_max}.")
-    rewards = sample_rewards(model, tokenizer, dataset, reward_funcs, num_samples, **sampling_kwargs)
+    rewards = sample_rewards(trainer, dataset, num_samples, desc="evaluating", **sampling)
     return {"pass_at_k": pass_at_k_curve(rewards, k_max), "rewards": rewards}
+
+
+def held_out_accuracy(trainer, dataset, reward_funcs=None, num_samples: int = 8, seed: int = 0, **sampling) -> dict:
+    """pass@1 (mean reward) and pass@k (k = 1..num_samples, keys as strings) of `dataset` for the trainer's current
+    model, sampled with its training sampler; `reward_funcs` (default: the trainer's) score the completions."""
+    result = evaluate_pass_at_k(
+        trainer, dataset, num_samples=num_samples, reward_funcs=reward_funcs, seed=seed, seed_key="eval", **sampling
+    )
+    curve = result["pass_at_k"]
+    return {"accuracy": curve[1], "pass_at_k": {str(k): v for k, v in curve.items()}}
+
+
+def scoring_trainer(model, reward_funcs, processing_class=None, args=None, **config: Any):
+    """The smallest `GRPOTrainer` that samples and scores like a training run: for evaluating a bare model.
+
+    `config` goes to `GRPOConfig` (e.g. `max_completion_length`, `temperature`, `per_device_train_batch_size`);
+    on CPU pass `use_cpu=True, bf16=False`. No dataset is needed and nothing is trained.
+    """
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    if args is None:
+        config.setdefault("output_dir", "trl_basis_scoring")
+        config.setdefault("report_to", "none")
+        config.setdefault("save_strategy", "no")
+        args = GRPOConfig(**config)
+    placeholder = Dataset.from_dict({"prompt": [""] * args.generation_batch_size})
+    return GRPOTrainer(model, reward_funcs, args=args, train_dataset=placeholder, processing_class=processing_class)

@@ -92,7 +92,13 @@ def plot_curves(metrics: dict[str, Any], path: str) -> str:
 
         temperature = series["temperature"]
         ax.plot(steps, temperature, color="tab:red", alpha=0.35, lw=1, label="BASIS temperature")
-        ax.plot(steps, _moving_average(temperature, max(1, len(temperature) // 15)), color="tab:red", lw=2, label="moving average")
+        ax.plot(
+            steps,
+            _moving_average(temperature, max(1, len(temperature) // 15)),
+            color="tab:red",
+            lw=2,
+            label="moving average",
+        )
         ax.set_yscale("log")
         ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))

@@ -40,6 +40,7 @@ def estimate_reference_rewards(
     args = copy.copy(args)
     args.filter_constant_prompts = False
     args.basis_values = "reference"  # the reference rows themselves, whatever the training will do with them
+    args.advantage_estimator = "basis"  # whose offline stage this is
     trainer = BASISTrainer(
         model=model,
         reward_funcs=reward_funcs,

@@ -10,6 +10,7 @@ this one (`basis.py`, `maxk.py`, `peers.py`, `values.py`, `history.py`), tested 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -69,11 +70,11 @@ def basis(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) 
     rows, keys = _value_rows(batch, state, args)
     usable = usable_rows(rows, args.basis_min_samples)
     # A row with too few rewards has no value: empty, it is outside S (NaN values).
-    table = _value_table([row if ok else [] for row, ok in zip(rows, usable, strict=True)], state, args)
+    table = _value_table([row if ok else [] for row, ok in zip(rows, usable, strict=True)], args)
     result = calibrate_beta(
         rewards,
         table.to(rewards.device),
-        _grid(state, args).to(rewards.device),
+        _temperatures(args).to(rewards.device),
         epsilon=args.basis_epsilon,
         fallback=args.basis_fallback,
         exact=args.basis_exact,
@@ -112,11 +113,19 @@ def basis(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) 
     }
 
 
-def _grid(state: dict, args: Any) -> torch.Tensor:
-    """The temperature grid, built once (`_` keys are transient: not checkpointed)."""
-    if "_grid" not in state:
-        state["_grid"] = beta_grid(args.basis_temperature_num, args.basis_temperature_min, args.basis_temperature_max)
-    return state["_grid"]
+@functools.lru_cache(maxsize=8)
+def _grid(num: int, low: float, high: float) -> torch.Tensor:
+    """The temperature grid of a config, built once."""
+    return beta_grid(num, low, high)
+
+
+def _temperatures(args: Any) -> torch.Tensor:
+    return _grid(args.basis_temperature_num, args.basis_temperature_min, args.basis_temperature_max)
+
+
+#: grid -> {sorted row of rewards -> its (G,) values}: v_x(β) depends on nothing else, so the memo is shared by every
+#: trainer in the process (and is not estimator state: nothing of it is checkpointed).
+_VALUES: dict[tuple[int, float, float], dict[tuple[float, ...], torch.Tensor]] = {}
 
 
 def _value_rows(batch: EstimatorBatch, state: dict, args: Any) -> tuple[list[list[float]], list[str] | None]:
@@ -170,14 +179,15 @@ def _with_history(rewards, baseline, batch, state, args) -> tuple[torch.Tensor, 
     }
 
 
-def _value_table(rows: list[list[float]], state: dict, args: Any) -> torch.Tensor:
+def _value_table(rows: list[list[float]], args: Any) -> torch.Tensor:
     """`(B, G)` values v_x(β) of the batch's prompts, memoised per distinct row of rewards.
 
     v_x(β) depends on the prompt only through the multiset of its rewards, and binary rewards give at most N + 1
     distinct multisets, so after the first steps this is a lookup instead of a (B, N, G) logsumexp (the overhead
     benchmark measured that logsumexp at about half of BASIS's per-step cost).
     """
-    memo = state.setdefault("_values", {})
+    grid = (args.basis_temperature_num, args.basis_temperature_min, args.basis_temperature_max)
+    memo = _VALUES.setdefault(grid, {})
     # None is a missing sample, like NaN; rows of different lengths are padded with missing samples.
     width = max(1, max(len(row) for row in rows))  # an empty row has no value (NaN)
     keys = [
@@ -187,7 +197,7 @@ def _value_table(rows: list[list[float]], state: dict, args: Any) -> torch.Tenso
     missing = [k for k in dict.fromkeys(keys) if k not in memo]
     fresh: dict[tuple[float, ...], torch.Tensor] = {}
     if missing:
-        fresh = dict(zip(missing, reference_values(torch.tensor(missing, dtype=torch.float64), _grid(state, args))))
+        fresh = dict(zip(missing, reference_values(torch.tensor(missing, dtype=torch.float64), _temperatures(args))))
         if len(memo) < 100_000:  # bounded: real-valued rewards can make every row distinct
             # NaN never compares equal, so rows holding NaN would never be found again: skip them.
             memo.update((k, row) for k, row in fresh.items() if all(v == v for v in k))

@@ -6,8 +6,8 @@
   (all processes, all `steps_per_generation` micro-batches), NaN where every reward function returned None.
 - `batch`: an `EstimatorBatch`: the per-function rewards, the dataset columns the estimator asked for (same row
   order), the group size and the training progress.
-- `state`: the estimator's own dict, kept by the trainer across steps, saved with every checkpoint and restored on
-  resume (keys starting with `_` are transient caches: never saved).
+- `state`: the estimator's own dict (JSON-serialisable), kept by the trainer across steps, saved with every
+  checkpoint and restored on resume.
 - `args`: the trainer's config (`BASISConfig`, `MaxPOConfig`), read for the estimator's options.
 
 It returns the advantages `(B_global,)` (NaN rows become 0 in the trainer) and a dict of metrics to log.

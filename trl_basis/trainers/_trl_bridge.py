@@ -18,9 +18,11 @@ to update.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
+from collections import defaultdict
 from typing import Any
 
 import torch
@@ -74,8 +76,7 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     """`GRPOTrainer` whose advantages come from a registered estimator evaluated on the global generation batch.
 
     `args.advantage_estimator` names the estimator (`trl_basis.advantages.ESTIMATORS`); the columns it asks for are
-    gathered alongside the rewards, and its state dict (`self._estimator_state`, JSON-serialisable apart from
-    transient `_` keys) is written next to each checkpoint and restored on resume. Subclasses set `_group` (whether
+    gathered alongside the rewards, and its state dict (`self._estimator_state`, JSON-serialisable) is written next to each checkpoint and restored on resume. Subclasses set `_group` (whether
     the estimator samples groups) and may override `_compute_advantages`.
     """
 
@@ -221,28 +222,6 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
             parts.append(f"{name} (weight {self.reward_weights[i].item():.4g}) returned {seen}")
         return "; ".join(parts)
 
-    def sample_and_score(self, examples: list[dict[str, Any]]) -> torch.Tensor:
-        """Generate one completion per example through TRL's FULL per-batch path and return the GLOBAL rewards.
-
-        Runs `GRPOTrainer._generate_and_score_completions` in evaluation mode, exactly as training does per batch:
-        environments assigned to the examples, tool tables, `rollout_func` and its extra fields merged into the
-        reward inputs, multimodal prompts, HF generate / paged generation / vLLM under DeepSpeed/FSDP unwrapping.
-        The rewards come from the `_calculate_rewards` hook (gathered across processes), so every process must call
-        it in lockstep with the same number of examples. Returns `(num_processes * len(examples), num_reward_funcs)`.
-        The metrics and completion logs of the pass are dropped.
-        """
-        was_training = self.model.training
-        self.model.eval()  # evaluation mode: TRL keeps its own advantages, no estimator state is touched
-        try:
-            with torch.no_grad():
-                self._generate_and_score_completions(examples)
-        finally:
-            self.model.train(was_training)
-        batch, self._gathered = self._gathered, None
-        for value in self._logs.values():  # this pass is not training: keep it out of the completions table
-            value.clear()  # deques, and dicts of deques
-        return batch.rewards_per_func
-
     # ------------------------------------------------------------------ model card
     #: Named on the card that every save writes (`trl_basis.model_card`): the dataset, and the held-out results
     #: (`trl_basis.model_card.held_out_results`); `trl-basis train` sets both.
@@ -266,9 +245,7 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
             # Atomic: an interrupted save never leaves a truncated state file.
-            # `_` keys are transient caches (e.g. BASIS's memoised value table), rebuilt after a resume.
-            kept = {k: v for k, v in self._estimator_state.items() if not k.startswith("_")}
-            state = {**kept, "config": self._estimator_config()}
+            state = {**self._estimator_state, "config": self._estimator_config()}
             write_json_atomically(os.path.join(folder, ESTIMATOR_STATE_FILE), state)
 
     def _load_optimizer_and_scheduler(self, checkpoint):
@@ -307,6 +284,82 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
 
     def _estimator_config(self) -> dict[str, Any]:
         return {name: getattr(self.args, name) for name in self._estimator_fields}
+
+
+def sample_and_score(
+    trainer: GRPOTrainer,
+    examples: list[dict[str, Any]],
+    reward_funcs: list | None = None,
+    reward_weights: list[float] | None = None,
+) -> torch.Tensor:
+    """Generate one completion per example through TRL's FULL per-batch path and return the GLOBAL rewards.
+
+    The one generate-and-score path of the library: BASIS's offline stage, the held-out evaluation and the benchmarks
+    all sample through it. It runs `GRPOTrainer._generate_and_score_completions` in evaluation mode, exactly as
+    training does per batch: environments, tool tables, `rollout_func`, multimodal prompts, chat templates with
+    `chat_template_kwargs`, the training sampler (temperature, top_p, top_k, min_p, repetition_penalty,
+    generation_kwargs), HF generate / paged generation / vLLM, and DeepSpeed/FSDP unwrapping. Works on any
+    `GRPOTrainer`. `reward_funcs`/`reward_weights` (callables) replace the trainer's own for this pass only (e.g.
+    an accuracy reward for evaluation). Every process must call it in lockstep with the same number of examples.
+    Returns `(num_processes * len(examples), num_reward_funcs)`, NaN where a function returned None. The pass
+    leaves no trace: its metrics, completion logs and gathered batch are discarded.
+    """
+    captured: list[torch.Tensor] = []
+    hook = type(trainer)._calculate_rewards
+
+    def capture(inputs, prompts, completions, completion_ids_list):
+        rewards = hook(trainer, inputs, prompts, completions, completion_ids_list)
+        captured.append(rewards)
+        return rewards
+
+    kept = {name: getattr(trainer, name) for name in _PASS_STATE}
+    trainer._logs = copy.deepcopy(trainer._logs)
+    trainer._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+    trainer._pending_metrics, trainer._pending_extra_logs = defaultdict(list), defaultdict(list)
+    if reward_funcs is not None:
+        _use_reward_funcs(trainer, reward_funcs, reward_weights)
+    was_training = trainer.model.training
+    trainer._calculate_rewards = capture  # an instance attribute: shadows the method for this pass only
+    trainer.model.eval()  # evaluation mode: TRL keeps its own advantages, no estimator state is touched
+    try:
+        with torch.no_grad():
+            trainer._generate_and_score_completions(examples)
+    finally:
+        del trainer._calculate_rewards
+        trainer.model.train(was_training)
+        for name, value in kept.items():
+            setattr(trainer, name, value)
+        if hasattr(trainer, "_gathered"):
+            trainer._gathered = None
+    return captured[-1]
+
+
+#: What a scoring pass may change on the trainer, restored afterwards.
+_PASS_STATE = (
+    "_logs",
+    "_metrics",
+    "_pending_metrics",
+    "_pending_extra_logs",
+    "reward_funcs",
+    "reward_weights",
+    "reward_func_names",
+    "reward_processing_classes",
+)
+
+
+def _use_reward_funcs(trainer: GRPOTrainer, reward_funcs: list, reward_weights: list[float] | None) -> None:
+    """Plain reward functions (TRL's signature) in place of the trainer's, weighted like TRL weights its own."""
+    if any(isinstance(func, torch.nn.Module) or not callable(func) for func in reward_funcs):
+        raise ValueError(
+            "reward_funcs for scoring must be plain functions; reward models score through the trainer's own."
+        )
+    weights = [1.0] * len(reward_funcs) if reward_weights is None else list(reward_weights)
+    if len(weights) != len(reward_funcs):
+        raise ValueError(f"reward_weights has {len(weights)} entries for {len(reward_funcs)} reward functions.")
+    trainer.reward_funcs = list(reward_funcs)
+    trainer.reward_func_names = [getattr(f, "__name__", type(f).__name__) for f in reward_funcs]
+    trainer.reward_processing_classes = [None] * len(reward_funcs)
+    trainer.reward_weights = torch.tensor(weights, dtype=torch.float32)
 
 
 def _read_state(path: str) -> tuple[dict[str, Any] | None, str | None]:

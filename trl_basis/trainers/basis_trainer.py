@@ -8,11 +8,9 @@ from typing import Any
 
 from accelerate.utils import broadcast_object_list
 from datasets import Dataset
-from tqdm.auto import tqdm
-from transformers import set_seed
 
-from .._rng import derived_seed, preserved_random_state
 from ..advantages.registry import get_estimator
+from ..evaluation import sample_rewards
 from ..reference_cache import (
     cache_is_writable,
     check_reference_rewards,
@@ -167,7 +165,8 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         done: dict[int, list[float]] | None = None,
         save_chunk: Callable[[list[int], list[list[float]]], None] | None = None,
     ) -> list[list[float]]:
-        """`(P, N)` rewards of N completions per prompt; process r samples a contiguous block of each chunk.
+        """`(P, N)` rewards of N completions per prompt, through the library's one sampling path
+        (`trl_basis.evaluation.sample_rewards`: process r samples a contiguous block of each chunk).
 
         Prompts in `done` (the saved chunks of an interrupted stage) are not sampled again, and `save_chunk(indices,
         rows)` receives each completed chunk, so a stage stopped at 90% restarts at 90%. Each process's generation
@@ -175,38 +174,20 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         one would have. Every random stream training uses is restored afterwards, so whether this ran (a cold
         cache) or not (a warm one) does not change the training that follows.
         """
-        n, chunk = self.args.num_reference_samples, self.args.reference_batch_size
-        world, rank = self.accelerator.num_processes, self.accelerator.process_index
-        rows = dict(done or {})
-        todo = [i for i in range(len(dataset)) if i not in rows]
-        with (
-            tqdm(  # a context manager: an interrupted stage closes its bar instead of redrawing it at exit
-                total=len(dataset),
-                initial=len(rows),
-                desc=f"BASIS reference rewards ({n} samples/prompt)",
-                disable=not self.accelerator.is_local_main_process,
-            ) as progress,
-            preserved_random_state(),
-        ):
-            for start in range(0, len(todo), world * chunk):
-                block = todo[start : start + world * chunk]
-                # Every process generates `chunk` prompts (padding with the block's last) so collectives stay in step.
-                mine = [block[min(rank * chunk + j, len(block) - 1)] for j in range(chunk)]
-                examples = [dataset[i] for i in mine for _ in range(n)]
-                set_seed(derived_seed(self.args.seed, "reference", mine[0], rank))
-                rewards_per_func = self.sample_and_score(examples)
-                rewards = self.weighted_rewards(rewards_per_func)
-                self._check_unit_rewards(rewards, rewards_per_func)
-                per_prompt = rewards.view(world * chunk, n).tolist()
-                # Row r * chunk + j of the gathered batch is process r's j-th prompt, block[r * chunk + j]; the rows
-                # past the block's end are padding.
-                fresh = {block[p]: per_prompt[p] for p in range(len(block))}
-                rows.update(fresh)
-                if save_chunk is not None:
-                    save_chunk(block, [fresh[i] for i in block])
-                progress.update(len(block))
+        rewards = sample_rewards(
+            self,
+            dataset,
+            self.args.num_reference_samples,
+            prompts_per_call=self.args.reference_batch_size,
+            seed=self.args.seed,
+            seed_key="reference",
+            done=done,
+            save_chunk=save_chunk,
+            check=self._check_unit_rewards,
+            desc=f"BASIS reference rewards ({self.args.num_reference_samples} samples/prompt)",
+        )
         # Every process computed the same gathered rows; make the main process's copy authoritative.
-        return broadcast_object_list([[rows[i] for i in range(len(dataset))]])[0]
+        return broadcast_object_list([rewards.tolist()])[0]
 
 
 ENVIRONMENT_OWNED_DATA_ERROR = (
