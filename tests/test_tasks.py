@@ -121,14 +121,9 @@ def test_model_sampled_accuracy_is_partial(model, tokenizer):
 
 
 def _load_training_script():
-    import importlib.util
-    from pathlib import Path
+    from trl_basis.tasks import train_tiny_model
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_tiny_model.py"
-    spec = importlib.util.spec_from_file_location("train_tiny_model", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return train_tiny_model
 
 
 @pytest.mark.parametrize("world", list(WORLDS))

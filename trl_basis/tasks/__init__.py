@@ -56,7 +56,7 @@ def tiny_model_path(world: str | None = None) -> str:
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(
             f"The tiny model is missing from {folder}. Regenerate it with the recipe in docs/tiny_model.md "
-            f"(`python scripts/train_tiny_model.py --output-dir trl_basis/tasks/{folder.name} ...`), or reinstall "
+            f"(`python -m trl_basis.tasks.train_tiny_model --output-dir trl_basis/tasks/{folder.name} ...`), or reinstall "
             "trl_basis."
         )
     return str(folder)

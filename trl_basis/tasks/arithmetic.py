@@ -141,7 +141,7 @@ def _world_test_split(num_test: int, seed: int, difficulties: tuple[int, ...]) -
     """A multi-level world's held-out problems: the union of each level's OWN held-out split (an equal share of
     ``num_test`` per level, each the test split of ``make_arithmetic_dataset(difficulties=(level,), seed=seed)``), so
     that a problem held out at one level is held out in every world: each shipped model's SFT stream skipped the
-    single-level splits of its levels (``scripts/train_tiny_model.py``), including the models it started from."""
+    single-level splits of its levels (``trl_basis/tasks/train_tiny_model.py``), including the models it started from."""
     problems: list[ArithmeticProblem] = []
     for i, level in enumerate(difficulties):
         share = num_test // len(difficulties) + (i < num_test % len(difficulties))

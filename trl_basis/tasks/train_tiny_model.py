@@ -14,9 +14,9 @@ separate seed, disjoint from the test split); training stops at the first evalua
 
 Regenerate the shipped model (about 15-17 minutes on one free CPU core; it stops at step 5000 with the defaults)::
 
-    HF_HUB_OFFLINE=1 python scripts/train_tiny_model.py --output-dir trl_basis/tasks/tiny_model
+    HF_HUB_OFFLINE=1 python -m trl_basis.tasks.train_tiny_model --output-dir trl_basis/tasks/tiny_model
 
-Then run ``python scripts/train_tiny_model.py --evaluate-only`` to print the accuracy report of the saved model
+Then run ``python -m trl_basis.tasks.train_tiny_model --evaluate-only`` to print the accuracy report of the saved model
 (the numbers quoted in docs/tiny_model.md).
 """
 
@@ -27,21 +27,19 @@ import json
 import math
 import os
 import random
-import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from .arithmetic import DIFFICULTY_LEVELS, make_arithmetic_dataset, make_arithmetic_problem
+from .rewards import extract_final_integer
 
-from trl_basis.tasks.arithmetic import DIFFICULTY_LEVELS, make_arithmetic_dataset, make_arithmetic_problem  # noqa: E402
-from trl_basis.tasks.rewards import extract_final_integer  # noqa: E402
-
-DEFAULT_OUTPUT_DIR = REPO_ROOT / "trl_basis" / "tasks" / "tiny_model"
+# The recipe of the models shipped beside it (a package module, so `python -m trl_basis.tasks.train_tiny_model`
+# rebuilds them from an installed copy too); paths in its reports are relative to the checkout.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUTPUT_DIR = Path(__file__).resolve().parent / "tiny_model"
 
 PAD_TOKEN = "<|endoftext|>"
 IM_START = "<|im_start|>"
