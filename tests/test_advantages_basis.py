@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from trl_basis.advantages import BetaCalibration, basis_baseline, beta_grid, calibrate_beta, reference_values
+from trl_basis.advantages.reference import basis_baseline_reference
 
 NAN = float("nan")
 
@@ -169,6 +170,9 @@ def test_basis_baseline_matches_brute_force(seed, fallback):
         want = bf_baseline(rewards.tolist(), table[:, g].tolist(), fallback=fallback)
         torch.testing.assert_close(got, t64(want), rtol=0, atol=1e-13)
         assert not torch.isnan(got).any() and (got >= 0).all() and (got <= 1).all()
+        # The readable reference shipped beside the fast path says the same.
+        shipped = basis_baseline_reference(rewards.tolist(), table[:, g].tolist(), fallback=fallback)
+        torch.testing.assert_close(t64(shipped), t64(want), rtol=0, atol=1e-13)
 
 
 def test_basis_baseline_by_hand():

@@ -340,3 +340,19 @@ def test_the_registry_holds_one_function_per_formula():
         get_estimator("nope", group=True)
     with pytest.raises(ValueError, match="'basis' is not a registered group estimator .*use BASISConfig"):
         get_estimator("basis", group=True)
+
+
+@pytest.mark.parametrize("size", [2, 5, 8])
+def test_the_packaged_reference_is_the_fast_path_and_the_definition(size):
+    """`trl_basis.advantages.reference` (the readable loops shipped beside the vectorised code) equals both the fast
+    functions and this file's independent enumeration."""
+    from trl_basis.advantages.reference import max_at_k_reference, maxpo_advantages_reference
+
+    rewards = reward_groups(size, seed=size)
+    for k in range(1, size):
+        for row in rewards.tolist():
+            assert max_at_k_reference(row, k) == pytest.approx(bf_rho(row, k), abs=1e-12)
+            assert maxpo_advantages_reference(row, k) == pytest.approx(bf_advantages(row, k, "l2o"), abs=1e-12)
+        fast = maxpo_advantages(rewards, k)
+        slow = torch.tensor([maxpo_advantages_reference(row, k) for row in rewards.tolist()], dtype=torch.float64)
+        torch.testing.assert_close(fast, slow, rtol=1e-9, atol=1e-12)

@@ -4,7 +4,7 @@ BASIS (one completion per prompt, a batch-shared leave-one-out baseline, `basis.
 estimators for group sampling: MaxPO's Leave-Two-Out advantage and PKPO's variants (`maxk.py`). `peers.py` holds
 the single-rollout peers the benchmarks compare BASIS with (REINFORCE++'s batch baseline, SPO's value tracker);
 `registry.py` holds the one registry of trainable estimators (one signature), `estimators.py` registers the
-built-in ones; `history.py` the option that refines BASIS's baseline with each prompt's own past rewards, `values.py` the rolling
+built-in ones; `reference.py` holds plain readable loops of the vectorised formulas; `history.py` the option that refines BASIS's baseline with each prompt's own past rewards, `values.py` the rolling
 and online value rows that keep BASIS's values current.
 The mathematical specification is `docs/ALGORITHMS.md`; every function computes in float64 on the device of
 its input and returns float64.

@@ -65,7 +65,8 @@ def basis(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) 
     estimate of prompt i's value from the OTHER prompts' rewards, weighted by their values v_x(β) (§1a), and
     β_t = argmin_β mean_i (r_i − b_i(β))² over the grid `basis_temperature_*` (§1c). The rows the values come from
     are `basis_values` (§1f): the frozen reference rewards (the paper's), or rolling/online windows of the prompt's
-    own rewards; `history` blends b_i with the prompt's past rewards afterwards (§1e).
+    own rewards; `history` blends b_i with the prompt's past rewards afterwards (§1e). Vectorised over the batch and
+    the grid in `basis.calibrate_beta`; the same baseline by plain loops: `reference.basis_baseline_reference`.
     """
     rows, keys = _value_rows(batch, state, args)
     usable = usable_rows(rows, args.basis_min_samples)
@@ -283,7 +284,8 @@ def per_group(
 @register_estimator("l2o", group=True)
 def l2o(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) -> Output:
     """MaxPO's Leave-Two-Out (ALGORITHMS.md §2): A_i = B · K/(B−K) · (q_i − ρ̂_K), unbiased for ∇max@K and exactly
-    centred in every group (q_i: mean max over the K-subsets holding i; ρ̂_K: the group's unbiased max@K)."""
+    centred in every group (q_i: mean max over the K-subsets holding i; ρ̂_K: the group's unbiased max@K).
+    Fast path: `maxk.maxpo_advantages` (sorting, O(B log B)); by enumeration: `reference.maxpo_advantages_reference`."""
     return per_group(maxpo_advantages, rewards, batch, state, args)
 
 
