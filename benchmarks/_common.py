@@ -1,19 +1,13 @@
-"""Pieces shared by the benchmark scripts: CPU training settings, the tiny world, results files.
+"""What the benchmarks train on: CPU training settings, the shipped tiny worlds and models, held-out accuracy.
 
-Every benchmark runs on the shipped tiny model and the generated arithmetic task, offline, on CPU. Each script
-states its command and seeds in its docstring, prints a markdown table and writes `benchmarks/results/<name>.md`
-(plus a PNG) through `write_results`.
+Every benchmark runs on a shipped tiny model and the generated arithmetic task, offline, on CPU. How a script runs
+(options, seeds, timing, results files) is `_harness.py`; which trainer a method name means is `_methods.py`.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
-import platform
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -61,12 +55,14 @@ def results_name(name: str, world: str | None) -> str:
     return name if world in (None, DEFAULT_WORLD) else f"{name}_{world}"
 
 
-def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None):
+def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None, difficulties=None):
     """A shipped world's model path (`trl_basis.tasks.WORLDS`; None: level3), its arithmetic train/test splits and
-    the reward function."""
+    the reward function; `difficulties` restricts the task to some levels (train and test alike) instead of the
+    world's own."""
     from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
 
-    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=seed, world=world)
+    task = dict(world=world) if difficulties is None else dict(difficulties=difficulties)
+    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=seed, **task)
     return tiny_model_path(world), data["train"], data["test"], arithmetic_reward
 
 
@@ -90,43 +86,3 @@ def held_out_accuracy(model, tokenizer, dataset, reward, num_samples: int = 4, s
         model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, progress=False
     )
     return rewards.nanmean().item()
-
-
-@contextmanager
-def timer() -> Iterator[dict[str, float]]:
-    """`with timer() as t: ...` then `t["seconds"]`."""
-    out: dict[str, float] = {}
-    start = time.perf_counter()
-    try:
-        yield out
-    finally:
-        out["seconds"] = time.perf_counter() - start
-
-
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    def fmt(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def write_results(name: str, title: str, command: str, body: str, quick: bool = False) -> Path | None:
-    """Print `body` and, unless `quick`, write it to `benchmarks/results/<name>.md` under a provenance header."""
-    print(body)
-    if quick:
-        return None
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"# {title}\n\n"
-        f"- command: `{command}`\n"
-        f"- date: {datetime.date.today().isoformat()}; torch {torch.__version__}, {torch.get_num_threads()} "
-        f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), no GPU\n\n"
-    )
-    path = RESULTS_DIR / f"{name}.md"
-    path.write_text(header + body + "\n")
-    print(f"wrote {path}")
-    return path
