@@ -29,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _common import load_tiny, markdown_table, write_results  # noqa: E402
+from _common import load_tiny  # noqa: E402
+from _harness import markdown_table, write_results  # noqa: E402
 
 BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
 
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         + "\n\n".join(sections)
     )
     command = "python benchmarks/basis_batch_size.py" + "".join(f" --policy {p}" for p in args.policy)
-    write_results("basis_batch_size", "BASIS baseline MSE against the global batch size", command, body, args.quick)
+    write_results("basis_batch_size", "BASIS baseline MSE against the global batch size", command, body, not args.quick)
     return results
 
 

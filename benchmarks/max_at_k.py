@@ -43,12 +43,11 @@ from _common import (
     RESULTS_DIR,
     add_world_argument,
     load_tiny,
-    markdown_table,
     results_name,
     set_threads,
     tiny_world,
-    write_results,
 )
+from _harness import markdown_table, write_results
 
 from trl_basis.advantages import GROUP_ESTIMATORS
 
@@ -597,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Max@K: gradient variance of the estimators, and pass@k after training (world {opts.world!r})",
         command.strip(),
         body,
-        quick=not write,
+        write=write,
     )
     prefix = str(RESULTS_DIR / results_name(NAME, opts.world)) if write else opts.plot_prefix
     if prefix:

@@ -46,7 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _common import CPU_TRAINING, RESULTS_DIR, markdown_table, set_threads, tiny_world, write_results  # noqa: E402
+from _common import CPU_TRAINING, RESULTS_DIR, set_threads, tiny_world  # noqa: E402
+from _harness import markdown_table, write_results  # noqa: E402
 
 TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
 EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
@@ -337,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     print(f"plot: {plot(results, cfg, png_dir / 'overhead.png')}")
     body += "\n\n![overhead per step](overhead.png)"
     command = "python benchmarks/overhead.py" + (" --quick" if args.quick else "")
-    write_results("overhead", "Overhead per training step: BASIS and MaxPO vs GRPO", command, body, quick=args.quick)
+    write_results("overhead", "Overhead per training step: BASIS and MaxPO vs GRPO", command, body, write=not args.quick)
     return results
 
 

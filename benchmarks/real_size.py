@@ -53,7 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import markdown_table, write_results
+from _harness import markdown_table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "qwen2.5-0.5b"

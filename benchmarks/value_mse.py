@@ -63,12 +63,11 @@ from _common import (
     RESULTS_DIR,
     add_world_argument,
     load_tiny,
-    markdown_table,
     results_name,
     set_threads,
     tiny_world,
-    write_results,
 )
+from _harness import markdown_table, write_results
 
 from trl_basis.advantages import prompt_key  # noqa: E402
 
@@ -571,7 +570,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     command = "python benchmarks/value_mse.py" + (" --quick" if args.quick else "") + f" --world {args.world}"
     name = results_name("value_mse", args.world)
     title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {args.world!r}"
-    write_results(name, title, command, body, quick=args.quick)
+    write_results(name, title, command, body, write=not args.quick)
     if args.quick:
         png = Path(tempfile.mkdtemp(prefix="value_mse_")) / "value_mse.png"
     else:
