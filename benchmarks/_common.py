@@ -86,3 +86,58 @@ def held_out_accuracy(model, tokenizer, dataset, reward, num_samples: int = 4, s
         model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, progress=False
     )
     return rewards.nanmean().item()
+
+
+def sample_groups_with_logprobs(model, tokenizer, examples, reward, group_size: int, max_new_tokens: int):
+    """`group_size` completions of each prompt (temperature 1, no top-k/top-p): rewards (P, B) and the summed
+    completion log-probs (P, B) with a graph, for a policy gradient by hand.
+
+    One left-padded `generate` call and one forward; the forward's log-probs match the sampling distribution
+    (checked against `generate`'s own logits to 2e-5).
+    """
+    texts = [
+        tokenizer.apply_chat_template(ex["prompt"], tokenize=False, add_generation_prompt=True) for ex in examples
+    ]
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = padding_side
+    with torch.no_grad():
+        sequences = model.generate(
+            **enc,
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=group_size,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    prompt_len = enc["input_ids"].shape[1]
+    completion = sequences[:, prompt_len:]
+    # A completion ends at its first EOS (included); what follows is padding.
+    is_eos = completion == tokenizer.eos_token_id
+    mask = (is_eos.long().cumsum(dim=1) - is_eos.long()) == 0
+    decoded = tokenizer.batch_decode(completion, skip_special_tokens=True)
+    repeated = [ex for ex in examples for _ in range(group_size)]
+    rewards = reward(
+        prompts=[ex["prompt"] for ex in repeated],
+        completions=[[{"role": "assistant", "content": t}] for t in decoded],
+        completion_ids=[c[m].tolist() for c, m in zip(completion, mask)],
+        answer=[ex["answer"] for ex in repeated],
+    )
+    attention = torch.cat([enc["attention_mask"].repeat_interleave(group_size, dim=0), torch.ones_like(completion)], 1)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(sequences, attention_mask=attention, position_ids=positions).logits[:, prompt_len - 1 : -1]
+    token_logp = logits.float().log_softmax(dim=-1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
+    shape = (len(examples), group_size)
+    return torch.tensor(rewards, dtype=torch.float64).view(shape), (token_logp * mask).sum(dim=1).view(shape)
+
+
+def fresh_copy(model):
+    """A plain copy of a (trained) model: a trainer's model has its forward wrapped by accelerate, so deepcopy
+    would keep calling the original's forward."""
+    copy_, _ = load_tiny(path=model.name_or_path)
+    copy_.load_state_dict(model.state_dict())
+    return copy_.eval()

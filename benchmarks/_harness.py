@@ -44,7 +44,9 @@ def benchmark_parser(doc: str, *, seeds: bool = False, world: bool = True, threa
     if world:
         add_world_argument(parser)
     if seeds:
-        parser.add_argument("--seeds", type=int, nargs="+", default=None, help="run seeds, run seed-major")
+        parser.add_argument(
+            "--seeds", type=int, nargs="*", default=None, help="run seeds, run seed-major (none: only --merge)"
+        )
         parser.add_argument("--dump", default=None, help="also write the raw per-run results as JSON to this path")
         parser.add_argument(
             "--merge",

@@ -330,9 +330,9 @@ def parse(argv: list[str] | None):
     parser.add_argument("--scheduler", default="constant", help="learning-rate schedule (transformers' names)")
     parser.add_argument("--warmup-steps", type=int, default=0)
     opts = parser.parse_args(argv)
-    if not opts.methods and not opts.merge:
-        parser.error("--methods with no method needs --merge")
     harness.resolve(opts, FULL, QUICK)
+    if not (opts.methods and opts.seeds) and not opts.merge:
+        parser.error("--methods or --seeds with none needs --merge")
     if opts.quick:
         opts.batch = min(opts.batch, 16)
     return opts
