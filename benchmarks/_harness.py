@@ -4,8 +4,8 @@
   `--merge`) and `resolve` (full or `--quick` values of the options left unset; torch threads);
 * runs: `seed_major` (every item once per seed, seed 0 first), `dump_runs` / `merge_runs` (raw per-run results as
   JSON, so that runs of different seeds or sessions are reported in one table);
-* timing: `timed` (wall and process CPU seconds of a block) and `Clock` (the same along a run, minus the spans it
-  is paused for, e.g. evaluations);
+* timing and memory: `timed` (wall and process CPU seconds of a block), `Clock` (the same along a run, minus the
+  spans it is paused for, e.g. evaluations), `memory_mib` and `reset_peak` (resident and peak memory of a process);
 * along a training run: `step_callback` (a function called at chosen optimizer steps) and `rng_preserved` (a
   measurement that leaves the global torch RNG, hence the training samples, as it found it);
 * statistics over seeds: `mean_points` (seed-mean curves), `mean_se`, `mean_std`, `std_error`;
@@ -34,10 +34,13 @@ from _common import RESULTS_DIR, add_world_argument, set_threads
 
 
 # ----------------------------------------------------------------------------------------------------- options
-def benchmark_parser(doc: str, *, seeds: bool = False, world: bool = True, threads: bool = True):
+def benchmark_parser(
+    doc: str, *, seeds: bool = False, world: bool = True, threads: bool = True, quick: bool = True
+) -> argparse.ArgumentParser:
     """The shared options; a script adds its own. `doc` is the script's docstring (shown by `--help`)."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny settings (CI smoke test); writes nothing")
+    if quick:
+        parser.add_argument("--quick", action="store_true", help="tiny settings (CI smoke test); writes nothing")
     parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
     if threads:
         parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
@@ -59,7 +62,7 @@ def benchmark_parser(doc: str, *, seeds: bool = False, world: bool = True, threa
 
 def resolve(opts: argparse.Namespace, full: dict[str, Any], quick: dict[str, Any]) -> argparse.Namespace:
     """Give each option still at None its `--quick` or full value, and set the torch threads for the run."""
-    for key, value in (quick if opts.quick else full).items():
+    for key, value in (quick if getattr(opts, "quick", False) else full).items():
         if getattr(opts, key, None) is None:
             setattr(opts, key, value)
     if getattr(opts, "threads", None) is not None:
@@ -69,7 +72,7 @@ def resolve(opts: argparse.Namespace, full: dict[str, Any], quick: dict[str, Any
 
 def writes(opts: argparse.Namespace) -> bool:
     """Whether this run writes its results files (a full run without `--no-write`)."""
-    return not (opts.quick or getattr(opts, "no_write", False))
+    return not (getattr(opts, "quick", False) or getattr(opts, "no_write", False))
 
 
 def command_line(script: str, argv: Sequence[str] | None) -> str:
@@ -151,6 +154,32 @@ class Clock:
             yield
         self.excluded_wall += spent["wall"]
         self.excluded_cpu += spent["cpu"]
+
+
+def memory_mib() -> dict[str, float]:
+    """Current (VmRSS) and peak (VmHWM) resident set size of this process's own address space, in MiB.
+
+    `resource.getrusage(...).ru_maxrss` is not used: on Linux it carries the parent's peak over fork + exec, so a
+    worker process would report at least its parent's resident size. VmHWM belongs to the address space exec made.
+    """
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024  # kB
+    return out
+
+
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux `clear_refs` 5), so that a peak measures one call; False when not
+    permitted."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 # ----------------------------------------------------------------------------------------------------- training
@@ -265,14 +294,21 @@ def results_header(title: str, command: str, settings: Sequence[str] = ()) -> st
 
 
 def write_results(
-    name: str, title: str, command: str, body: str, write: bool = True, settings: Sequence[str] = ()
+    name: str,
+    title: str,
+    command: str,
+    body: str,
+    write: bool = True,
+    settings: Sequence[str] = (),
+    path: str | Path | None = None,
 ) -> Path | None:
-    """Print `body`; when `write`, also write it to `benchmarks/results/<name>.md` under `results_header`."""
+    """Print `body`; when `write`, also write it under `results_header` to `path` (default:
+    `benchmarks/results/<name>.md`)."""
     print(body)
     if not write:
         return None
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.md"
+    path = Path(path) if path is not None else RESULTS_DIR / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(results_header(title, command, settings) + body + "\n")
     print(f"wrote {path}")
     return path
