@@ -81,6 +81,7 @@ def parse(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> dict[int, dict]:
     args = parse(argv)
+    clock = harness.Clock()
     _, train, _, reward = tiny_world(num_train=args.num_train, num_test=8, seed=0, world=args.world)
     refs = sample(None, args.world, train, reward, 8, args.seed)
     kept = [i for i in range(len(train)) if refs[i].min() != refs[i].max()]
@@ -108,7 +109,9 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         )
     body = (
         f"{len(kept)} of {len(train)} training prompts kept by the reference filter; P = {len(chosen)} of them, "
-        f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}.\n\n"
+        f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}; run time "
+        f"{clock.elapsed()[0] / 60:.1f} min wall, {clock.elapsed()[1] / 60:.1f} min CPU with {args.threads} torch "
+        "thread(s).\n\n"
         + "\n\n".join(sections)
     )
     name, title = results_name("basis_batch_size", args.world), "BASIS baseline MSE against the global batch size"
