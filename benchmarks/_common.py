@@ -1,7 +1,9 @@
-"""What the benchmarks train on: CPU training settings, the shipped tiny worlds and models, held-out accuracy.
+"""What the benchmarks train on: CPU training settings, the shipped tiny worlds and models, held-out accuracy,
+sampling with log-probabilities.
 
-Every benchmark runs on a shipped tiny model and the generated arithmetic task, offline, on CPU. How a script runs
-(options, seeds, timing, results files) is `_harness.py`; which trainer a method name means is `_methods.py`.
+Every benchmark runs on a shipped tiny model and the generated arithmetic task, offline, on CPU; importing this module
+sets that environment up (offline hub, no W&B, the repository on `sys.path`). How a script runs (options, seeds,
+timing, results files) is `_harness.py`; which trainer a method name means is `_methods.py`.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
 # GRPOConfig defaults to bf16 and gradient checkpointing; neither suits the tiny model on CPU.
 CPU_TRAINING = dict(
     bf16=False,
@@ -30,29 +30,6 @@ CPU_TRAINING = dict(
     save_strategy="no",
     disable_tqdm=True,
 )
-
-
-def add_world_argument(parser) -> None:
-    """`--world`: a shipped tiny world (`trl_basis.tasks.WORLDS`), its model and its levels."""
-    from trl_basis.tasks.worlds import DEFAULT_WORLD, WORLDS
-
-    parser.add_argument(
-        "--world", default=DEFAULT_WORLD, choices=list(WORLDS), help="shipped tiny world (model + levels)"
-    )
-
-
-def set_threads(num: int) -> None:
-    """Torch threads for the whole run: `OMP_NUM_THREADS` too, which the trainers' own thread choice obeys (without
-    it, each trainer would pick the cores it finds idle when it is built)."""
-    os.environ["OMP_NUM_THREADS"] = str(num)
-    torch.set_num_threads(num)
-
-
-def results_name(name: str, world: str | None) -> str:
-    """`name` for the default world (level3), `name_<world>` for the others."""
-    from trl_basis.tasks.worlds import DEFAULT_WORLD
-
-    return name if world in (None, DEFAULT_WORLD) else f"{name}_{world}"
 
 
 def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None, difficulties=None):

@@ -1,15 +1,16 @@
 """The machinery every benchmark script shares, so that a script holds only its experiment.
 
 * options: `benchmark_parser` (`--quick`, `--threads`, `--world`, `--no-write`; with seeds: `--seeds`, `--dump`,
-  `--merge`) and `resolve` (full or `--quick` values of the options left unset; torch threads);
-* runs: `seed_major` (every item once per seed, seed 0 first), `dump_runs` / `merge_runs` (raw per-run results as
+  `--merge`), `resolve` (full or `--quick` values of the options left unset; torch threads through `set_threads`)
+  and `writes` (whether the run writes its results files);
+* runs: `seed_major` (every item once per seed, seed by seed), `dump_runs` / `merge_runs` (raw per-run results as
   JSON, so that runs of different seeds or sessions are reported in one table);
 * timing and memory: `timed` (wall and process CPU seconds of a block), `Clock` (the same along a run, minus the
   spans it is paused for, e.g. evaluations), `memory_mib` and `reset_peak` (resident and peak memory of a process);
 * along a training run: `step_callback` (a function called at chosen optimizer steps) and `rng_preserved` (a
   measurement that leaves the global torch RNG, hence the training samples, as it found it);
 * statistics over seeds: `mean_points` (seed-mean curves), `mean_se`, `mean_std`, `std_error`;
-* results: `markdown_table`, `results_header` (command, date, versions, threads, machine, settings),
+* results: `results_name` (`<name>` or `<name>_<world>`), `markdown_table`, `results_header` (command, date, versions, threads, machine, settings),
   `write_results` (print; unless told not to, write `benchmarks/results/<name>.md`) and `write_plots`.
 """
 
@@ -29,11 +30,36 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import _common  # noqa: F401  (sets the environment up: offline hub, the repository on sys.path)
 import torch
-from _common import RESULTS_DIR, add_world_argument, set_threads
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 # ----------------------------------------------------------------------------------------------------- options
+def add_world_argument(parser) -> None:
+    """`--world`: a shipped tiny world (`trl_basis.tasks.WORLDS`), its model and its levels."""
+    from trl_basis.tasks.worlds import DEFAULT_WORLD, WORLDS
+
+    parser.add_argument(
+        "--world", default=DEFAULT_WORLD, choices=list(WORLDS), help="shipped tiny world (model + levels)"
+    )
+
+
+def set_threads(num: int) -> None:
+    """Torch threads for the whole run: `OMP_NUM_THREADS` too, which the trainers' own thread choice obeys (without
+    it, each trainer would pick the cores it finds idle when it is built)."""
+    os.environ["OMP_NUM_THREADS"] = str(num)
+    torch.set_num_threads(num)
+
+
+def results_name(name: str, world: str | None) -> str:
+    """`name` for the default world (level3), `name_<world>` for the others."""
+    from trl_basis.tasks.worlds import DEFAULT_WORLD
+
+    return name if world in (None, DEFAULT_WORLD) else f"{name}_{world}"
+
+
 def benchmark_parser(
     doc: str, *, seeds: bool = False, world: bool = True, threads: bool = True, quick: bool = True
 ) -> argparse.ArgumentParser:

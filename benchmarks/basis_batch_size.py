@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import _harness as harness
 import torch
-from _common import load_tiny, results_name, tiny_world
+from _common import load_tiny, tiny_world
 
 BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
 FULL = dict(num_train=1000, prompts=256, samples=40, batches=300)
@@ -111,10 +111,12 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         f"{len(kept)} of {len(train)} training prompts kept by the reference filter; P = {len(chosen)} of them, "
         f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}; run time "
         f"{clock.elapsed()[0] / 60:.1f} min wall, {clock.elapsed()[1] / 60:.1f} min CPU with {args.threads} torch "
-        "thread(s).\n\n"
-        + "\n\n".join(sections)
+        "thread(s).\n\n" + "\n\n".join(sections)
     )
-    name, title = results_name("basis_batch_size", args.world), "BASIS baseline MSE against the global batch size"
+    name, title = (
+        harness.results_name("basis_batch_size", args.world),
+        "BASIS baseline MSE against the global batch size",
+    )
     harness.write_results(name, title, harness.command_line("basis_batch_size.py", argv), body, harness.writes(args))
     return results
 

@@ -61,7 +61,7 @@ import statistics
 import warnings
 
 import _harness as harness
-from _common import CPU_TRAINING, held_out_accuracy, load_tiny, results_name, tiny_world
+from _common import CPU_TRAINING, held_out_accuracy, load_tiny, tiny_world
 from _methods import SPO_DISCOUNT, group_size, make_trainer
 
 warnings.filterwarnings("ignore")
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     opts.seeds = sorted({r["seed"] for r in runs})  # what the table reports, merged runs included
 
     table, extra = summarise(runs, opts)
-    name = results_name(NAME, opts.world)
+    name = harness.results_name(NAME, opts.world)
     body = (
         settings(opts, extra, initial_accuracy, total["wall"] / 60)
         + "\n## Summary\n\n"

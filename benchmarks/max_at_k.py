@@ -40,7 +40,7 @@ import statistics
 import warnings
 
 import _harness as harness
-from _common import CPU_TRAINING, fresh_copy, load_tiny, results_name, tiny_world
+from _common import CPU_TRAINING, fresh_copy, load_tiny, tiny_world
 from _max_at_k_variance import from_json, gradient_variance, plot_variance, to_json, variance_notes, variance_table
 
 warnings.filterwarnings("ignore")
@@ -288,7 +288,7 @@ def int_keys(curve: dict) -> dict[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     opts = parse(argv)
-    name = results_name(NAME, opts.world)
+    name = harness.results_name(NAME, opts.world)
     clock = harness.Clock()
     world = tiny_world(num_train=opts.train_size, num_test=opts.eval_prompts, seed=0, world=opts.world)
     _, train, test, reward = world

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import _harness as harness
 import torch
-from _common import CPU_TRAINING, load_tiny, results_name, tiny_world
+from _common import CPU_TRAINING, load_tiny, tiny_world
 
 TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
 EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
         "script's docstring). "
         f"Total run time {total['wall'] / 60:.1f} min."
     )
-    name = results_name("overhead", opts.world)
+    name = harness.results_name("overhead", opts.world)
     body = setup + "\n\n" + harness.markdown_table(HEADERS, summarise(results, cfg))
     body += f"\n\n![overhead per step]({name}.png)"
     title = "Overhead per training step: BASIS and MaxPO vs GRPO"

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import _harness as harness
 import torch
-from _common import CPU_TRAINING, load_tiny, results_name, tiny_world
+from _common import CPU_TRAINING, load_tiny, tiny_world
 from _value_estimators import (
     ESTIMATORS,
     GROUP_SIZES,
@@ -361,7 +361,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         sample_seconds=sampling["wall"],
         threads=torch.get_num_threads(),
     )
-    name = results_name("value_mse", opts.world)
+    name = harness.results_name("value_mse", opts.world)
     title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {opts.world!r}"
     body = report(results, train_betas, cfg, meta)
     harness.write_results(name, title, harness.command_line("value_mse.py", argv), body, write=harness.writes(opts))
