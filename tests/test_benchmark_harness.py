@@ -68,3 +68,15 @@ def test_clock_excludes_paused_spans():
         sum(range(200_000))
     wall, cpu = clock.elapsed()
     assert clock.excluded_wall > 0 and wall >= 0 and cpu >= -1e-3
+
+
+def test_write_results_and_plots_only_where_asked(tmp_path, capsys):
+    out = tmp_path / "sub" / "result.md"
+    assert harness.write_results("name", "Title", "python benchmarks/x.py", "| a |", write=False, path=out) is None
+    assert not out.exists() and "| a |" in capsys.readouterr().out
+    harness.write_results("name", "Title", "python benchmarks/x.py", "| a |", settings=["seeds [0]"], path=out)
+    text = out.read_text()
+    assert text.startswith("# Title\n") and "- seeds [0]\n\n| a |\n" in text
+    assert harness.write_plots(None, {".png": lambda path: None}) == []
+    drawn = harness.write_plots(tmp_path / "plots" / "p", {".png": lambda path: Path(path).write_text("x")})
+    assert drawn == [f"{tmp_path / 'plots' / 'p'}.png"] and Path(drawn[0]).read_text() == "x"
