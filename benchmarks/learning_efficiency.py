@@ -67,10 +67,10 @@ from _methods import SPO_DISCOUNT, group_size, make_trainer
 warnings.filterwarnings("ignore")
 
 NAME = "learning_efficiency"
-#: View (a), equal completions per step: every method but the last samples `--batch` completions per step.
-#: View (b), equal prompts per step: "GRPO@8 x64p" samples 8 completions for each of `--batch` prompts (8x the
-#: completions of BASIS@1, the paper's own framing of "less training time").
-#: Method -> plot colour, in table order.
+#: Method -> plot colour, in table order (method names: `_methods.py`). View (a), equal completions per step: every
+#: method but the last samples `--batch` completions per step. View (b), equal prompts per step: "GRPO@8 x64p"
+#: samples 8 completions for each of `--batch` prompts (8x the completions of BASIS@1, the paper's own framing of
+#: "less training time").
 COLORS = {
     "BASIS@1": "tab:red",
     "BASIS+hist@1": "tab:pink",

@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, model in checkpoints.items():
             with harness.timed() as spent:
                 variance[label] = gradient_variance(model, tokenizer, train, reward, opts.ks, opts, seed=0)
-            print(f"variance at {label}: {spent['wall']:.1f}s, batch pass rate {variance[label]['pass_rate']:.3f}")
+            rate = variance[label]["pass_rate"]
+            print(f"variance at {label}: {spent['wall']:.1f}s, batch pass rate {rate:.3f}", flush=True)
     total = clock.elapsed()[0]
     earlier, extras = harness.merge_runs(opts.merge)
     runs = [dict(r, curve=int_keys(r["curve"])) for r in earlier] + runs
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ks_show = sorted({1, 2, 4, 8, 16} & set(base_curve))
     pass_table, full_table = pass_tables(curves, runs, ks_show)
-    pass_rates = ", ".join(f"{name}: {res['pass_rate']:.3f}" for name, res in variance.items())
+    pass_rates = ", ".join(f"{point}: {res['pass_rate']:.3f}" for point, res in variance.items())
     body = (
         f"- whole script: {total / 60:.1f} min wall (training + pass@k {t_train / 60:.1f} min); torch threads "
         f"{opts.threads}; seeds {opts.seeds} (seed-major)\n"
