@@ -298,8 +298,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     body += f"\n\n![overhead per step]({name}.png)"
     title = "Overhead per training step: BASIS and MaxPO vs GRPO"
     harness.write_results(name, title, harness.command_line("overhead.py", argv), body, write=harness.writes(opts))
-    # --quick still draws the plot (into a temporary folder), so the smoke test covers it.
-    prefix = harness.plot_prefix(opts, name, fallback=Path(tempfile.mkdtemp(prefix="overhead_")) / "overhead")
+    # A run that writes no results still draws its plot, into a temporary folder (the smoke test covers it).
+    scratch = None if harness.writes(opts) else Path(tempfile.mkdtemp(prefix="overhead_")) / "overhead"
+    prefix = harness.plot_prefix(opts, name, fallback=scratch)
     harness.write_plots(prefix, {".png": lambda path: plot(results, cfg, path)})
     return results
 

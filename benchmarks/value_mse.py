@@ -365,8 +365,9 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
     title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {opts.world!r}"
     body = report(results, train_betas, cfg, meta)
     harness.write_results(name, title, harness.command_line("value_mse.py", argv), body, write=harness.writes(opts))
-    # --quick still draws the plot (into a temporary folder), so the smoke test covers it.
-    prefix = harness.plot_prefix(opts, name, fallback=Path(tempfile.mkdtemp(prefix="value_mse_")) / "value_mse")
+    # A run that writes no results still draws its plot, into a temporary folder (the smoke test covers it).
+    scratch = None if harness.writes(opts) else Path(tempfile.mkdtemp(prefix="value_mse_")) / "value_mse"
+    prefix = harness.plot_prefix(opts, name, fallback=scratch)
     harness.write_plots(prefix, {".png": lambda path: plot(results, train_betas, path)})
     return results
 
