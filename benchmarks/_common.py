@@ -1,19 +1,15 @@
-"""Pieces shared by the benchmark scripts: CPU training settings, the tiny world, results files.
+"""What the benchmarks train on: CPU training settings, the shipped tiny worlds and models, held-out accuracy,
+sampling with log-probabilities.
 
-Every benchmark runs on the shipped tiny model and the generated arithmetic task, offline, on CPU. Each script
-states its command and seeds in its docstring, prints a markdown table and writes `benchmarks/results/<name>.md`
-(plus a PNG) through `write_results`.
+Every benchmark runs on a shipped tiny model and the generated arithmetic task, offline, on CPU; importing this module
+sets that environment up (offline hub, no W&B, the repository on `sys.path`). How a script runs (options, seeds,
+timing, results files) is `_harness.py`; which trainer a method name means is `_methods.py`.
 """
 
 from __future__ import annotations
 
-import datetime
 import os
-import platform
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,8 +18,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 # GRPOConfig defaults to bf16 and gradient checkpointing; neither suits the tiny model on CPU.
 CPU_TRAINING = dict(
@@ -38,35 +32,14 @@ CPU_TRAINING = dict(
 )
 
 
-def add_world_argument(parser) -> None:
-    """`--world`: a shipped tiny world (`trl_basis.tasks.WORLDS`), its model and its levels."""
-    from trl_basis.tasks.worlds import DEFAULT_WORLD, WORLDS
-
-    parser.add_argument(
-        "--world", default=DEFAULT_WORLD, choices=list(WORLDS), help="shipped tiny world (model + levels)"
-    )
-
-
-def set_threads(num: int) -> None:
-    """Torch threads for the whole run: `OMP_NUM_THREADS` too, which the trainers' own thread choice obeys (without
-    it, each trainer would pick the cores it finds idle when it is built)."""
-    os.environ["OMP_NUM_THREADS"] = str(num)
-    torch.set_num_threads(num)
-
-
-def results_name(name: str, world: str | None) -> str:
-    """`name` for the default world (level3), `name_<world>` for the others."""
-    from trl_basis.tasks.worlds import DEFAULT_WORLD
-
-    return name if world in (None, DEFAULT_WORLD) else f"{name}_{world}"
-
-
-def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None):
+def tiny_world(num_train: int = 2000, num_test: int = 200, seed: int = 0, world: str | None = None, difficulties=None):
     """A shipped world's model path (`trl_basis.tasks.WORLDS`; None: level3), its arithmetic train/test splits and
-    the reward function."""
+    the reward function; `difficulties` restricts the task to some levels (train and test alike) instead of the
+    world's own."""
     from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
 
-    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=seed, world=world)
+    task = dict(world=world) if difficulties is None else dict(difficulties=difficulties)
+    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=seed, **task)
     return tiny_model_path(world), data["train"], data["test"], arithmetic_reward
 
 
@@ -92,41 +65,56 @@ def held_out_accuracy(model, tokenizer, dataset, reward, num_samples: int = 4, s
     return rewards.nanmean().item()
 
 
-@contextmanager
-def timer() -> Iterator[dict[str, float]]:
-    """`with timer() as t: ...` then `t["seconds"]`."""
-    out: dict[str, float] = {}
-    start = time.perf_counter()
+def sample_groups_with_logprobs(model, tokenizer, examples, reward, group_size: int, max_new_tokens: int):
+    """`group_size` completions of each prompt (temperature 1, no top-k/top-p): rewards (P, B) and the summed
+    completion log-probs (P, B) with a graph, for a policy gradient by hand.
+
+    One left-padded `generate` call and one forward; the forward's log-probs match the sampling distribution
+    (checked against `generate`'s own logits to 2e-5).
+    """
+    texts = [
+        tokenizer.apply_chat_template(ex["prompt"], tokenize=False, add_generation_prompt=True) for ex in examples
+    ]
+    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
     try:
-        yield out
+        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
     finally:
-        out["seconds"] = time.perf_counter() - start
-
-
-def markdown_table(headers: list[str], rows: list[list]) -> str:
-    def fmt(value) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def write_results(name: str, title: str, command: str, body: str, quick: bool = False) -> Path | None:
-    """Print `body` and, unless `quick`, write it to `benchmarks/results/<name>.md` under a provenance header."""
-    print(body)
-    if quick:
-        return None
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    header = (
-        f"# {title}\n\n"
-        f"- command: `{command}`\n"
-        f"- date: {datetime.date.today().isoformat()}; torch {torch.__version__}, {torch.get_num_threads()} "
-        f"thread(s); {platform.processor() or platform.machine()}, {os.cpu_count()} CPU core(s), no GPU\n\n"
+        tokenizer.padding_side = padding_side
+    with torch.no_grad():
+        sequences = model.generate(
+            **enc,
+            do_sample=True,
+            temperature=1.0,
+            top_k=0,
+            top_p=1.0,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=group_size,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    prompt_len = enc["input_ids"].shape[1]
+    completion = sequences[:, prompt_len:]
+    # A completion ends at its first EOS (included); what follows is padding.
+    is_eos = completion == tokenizer.eos_token_id
+    mask = (is_eos.long().cumsum(dim=1) - is_eos.long()) == 0
+    decoded = tokenizer.batch_decode(completion, skip_special_tokens=True)
+    repeated = [ex for ex in examples for _ in range(group_size)]
+    rewards = reward(
+        prompts=[ex["prompt"] for ex in repeated],
+        completions=[[{"role": "assistant", "content": t}] for t in decoded],
+        completion_ids=[c[m].tolist() for c, m in zip(completion, mask)],
+        answer=[ex["answer"] for ex in repeated],
     )
-    path = RESULTS_DIR / f"{name}.md"
-    path.write_text(header + body + "\n")
-    print(f"wrote {path}")
-    return path
+    attention = torch.cat([enc["attention_mask"].repeat_interleave(group_size, dim=0), torch.ones_like(completion)], 1)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    logits = model(sequences, attention_mask=attention, position_ids=positions).logits[:, prompt_len - 1 : -1]
+    token_logp = logits.float().log_softmax(dim=-1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
+    shape = (len(examples), group_size)
+    return torch.tensor(rewards, dtype=torch.float64).view(shape), (token_logp * mask).sum(dim=1).view(shape)
+
+
+def fresh_copy(model):
+    """A plain copy of a (trained) model: a trainer's model has its forward wrapped by accelerate, so deepcopy
+    would keep calling the original's forward."""
+    copy_, _ = load_tiny(path=model.name_or_path)
+    copy_.load_state_dict(model.state_dict())
+    return copy_.eval()

@@ -22,26 +22,21 @@ What it does (full settings in brackets; seed `--seed`, default 0):
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import torch  # noqa: E402
-from _common import load_tiny, markdown_table, write_results  # noqa: E402
+import _harness as harness
+import torch
+from _common import load_tiny, tiny_world
 
 BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
+FULL = dict(num_train=1000, prompts=256, samples=40, batches=300)
+QUICK = dict(num_train=200, prompts=32, samples=6, batches=5)
 
 
-def sample(model_path: str | None, dataset, num_samples: int, seed: int) -> torch.Tensor:
+def sample(model_path: str | None, world: str, dataset, reward, num_samples: int, seed: int) -> torch.Tensor:
+    """`num_samples` rewards per prompt (P, M) from a policy folder (None: the world's tiny model)."""
     from trl_basis.evaluation import sample_rewards
-    from trl_basis.tasks import arithmetic_reward
 
-    model, tokenizer = load_tiny(model_path)
-    return sample_rewards(
-        model, tokenizer, dataset, arithmetic_reward, num_samples, max_new_tokens=8, seed=seed, batch_size=128
-    )
+    model, tokenizer = load_tiny(model_path, world=world)
+    return sample_rewards(model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, batch_size=128)
 
 
 def batch_mse(rewards: torch.Tensor, refs: torch.Tensor, sizes, num_batches: int, seed: int) -> dict[int, dict]:
@@ -71,30 +66,31 @@ def batch_mse(rewards: torch.Tensor, refs: torch.Tensor, sizes, num_batches: int
     return out
 
 
-def main(argv: list[str] | None = None) -> dict[int, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse(argv: list[str] | None):
+    parser = harness.benchmark_parser(__doc__)
     parser.add_argument(
         "--policy", nargs="*", default=[], help="model folder(s) of trained policies, measured after the initial model"
     )
-    parser.add_argument("--prompts", type=int, default=256)
-    parser.add_argument("--samples", type=int, default=40)
-    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--num-train", type=int, default=None, help="training prompts before the filter (full: 1000)")
+    parser.add_argument("--prompts", type=int, default=None, help="P (full: 256)")
+    parser.add_argument("--samples", type=int, default=None, help="M per prompt (full: 40)")
+    parser.add_argument("--batches", type=int, default=None, help="batches per size (full: 300)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.prompts, args.samples, args.batches = 32, 6, 5
-    from trl_basis.tasks import make_arithmetic_dataset
+    return harness.resolve(parser.parse_args(argv), FULL, QUICK)
 
-    train = make_arithmetic_dataset(num_train=200 if args.quick else 1000, num_test=8, seed=0)["train"]
-    refs = sample(None, train, 8, args.seed)
+
+def main(argv: list[str] | None = None) -> dict[int, dict]:
+    args = parse(argv)
+    clock = harness.Clock()
+    _, train, _, reward = tiny_world(num_train=args.num_train, num_test=8, seed=0, world=args.world)
+    refs = sample(None, args.world, train, reward, 8, args.seed)
     kept = [i for i in range(len(train)) if refs[i].min() != refs[i].max()]
     gen = torch.Generator().manual_seed(args.seed)
     chosen = torch.tensor(kept)[torch.randperm(len(kept), generator=gen)[: args.prompts]]
     sizes = [b for b in BATCH_SIZES if b <= args.prompts]
     sections, results = [], {}
     for policy in [None, *args.policy]:
-        rewards = sample(policy, train.select(chosen.tolist()), args.samples, args.seed + 1)
+        rewards = sample(policy, args.world, train.select(chosen.tolist()), reward, args.samples, args.seed + 1)
         results[policy] = batch_mse(rewards, refs[chosen], sizes, args.batches, args.seed)
         rows = [
             [
@@ -107,17 +103,21 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         ]
         sections.append(
             f"policy: {policy or 'the initial tiny model'} (pass@1 {rewards.nanmean().item():.3f} on these prompts)\n\n"
-            + markdown_table(
+            + harness.markdown_table(
                 ["global batch B", "BASIS MSE (± 2 s.e.)", f"vs B = {sizes[-1]}", "leave-one-out mean MSE"], rows
             )
         )
     body = (
         f"{len(kept)} of {len(train)} training prompts kept by the reference filter; P = {len(chosen)} of them, "
-        f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}.\n\n"
-        + "\n\n".join(sections)
+        f"M = {args.samples} samples each, {args.batches} batches per size, seed {args.seed}; run time "
+        f"{clock.elapsed()[0] / 60:.1f} min wall, {clock.elapsed()[1] / 60:.1f} min CPU with {args.threads} torch "
+        "thread(s).\n\n" + "\n\n".join(sections)
     )
-    command = "python benchmarks/basis_batch_size.py" + "".join(f" --policy {p}" for p in args.policy)
-    write_results("basis_batch_size", "BASIS baseline MSE against the global batch size", command, body, args.quick)
+    name, title = (
+        harness.results_name("basis_batch_size", args.world),
+        "BASIS baseline MSE against the global batch size",
+    )
+    harness.write_results(name, title, harness.command_line("basis_batch_size.py", argv), body, harness.writes(args))
     return results
 
 

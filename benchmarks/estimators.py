@@ -15,20 +15,15 @@ on a shared machine the wall clock also counts time spent waiting for a core.
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
+import _harness as harness
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from trl_basis.advantages import (  # noqa: E402
+from trl_basis.advantages import (
     beta_grid,
     calibrate_beta,
     max_at_k,
@@ -37,7 +32,6 @@ from trl_basis.advantages import (  # noqa: E402
     reference_values,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results" / "estimators.md"
 TARGET_MS = 20.0  # calibrate_beta at B = 4096 and max@K estimators at 512 x 64, on a 2-core CPU
 
 
@@ -133,29 +127,8 @@ def target(row: dict) -> str:
     return f"< {TARGET_MS:.0f} ms: {'met' if row['wall'] < TARGET_MS else 'MISSED'}"
 
 
-def markdown(rows: list[dict], command: str, load_before, load_after) -> str:
-    cpu_name = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+def table(rows: list[dict]) -> str:
     lines = [
-        "# Estimator benchmark",
-        "",
-        f"- date: {datetime.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}",
-        f"- command: `{command}`",
-        f"- torch {torch.__version__}, Python {platform.python_version()}, device: cpu",
-        f"- CPU: {cpu_name}, {os.cpu_count()} logical cores; torch threads per block below",
-        f"- load average (1 min) before / after: {load_before:.2f} / {load_after:.2f} "
-        "(other jobs share this machine: the CPU-time column is the less noisy one)",
-        "- median per call over `n` timed calls after warm-up calls (exact mode at B = 4096: 3 calls, no warm-up)",
-        "- float64 throughout; calibrate_beta uses the default grid of 230 betas on [0.01, 5]",
-        "- with more than one thread on a machine shared with other jobs, an op's parallel region waits for any "
-        "thread whose core another job holds: compare the 1-thread rows (and the CPU column) across runs",
-        "",
         "| threads | function | setting | median wall ms | median CPU ms | n | target |",
         "|---:|---|---|---:|---:|---:|---|",
     ]
@@ -169,34 +142,42 @@ def markdown(rows: list[dict], command: str, load_before, load_after) -> str:
             f"| {row['threads']} | {row['name']} | {row['setting']} | {row['wall']:.3f} | {row['cpu']:.3f} | "
             f"{row['n']} | {target(row)} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny settings for a CI smoke test (prints only)")
+def parse(argv: list[str] | None):
+    parser = harness.benchmark_parser(__doc__, world=False, threads=False)
     parser.add_argument(
         "--threads", default=None, help="comma-separated torch thread counts (default: torch's default)"
     )
     parser.add_argument(
-        "--output", default=None, help=f"markdown file to write (default: {RESULTS} for a full run, none for --quick)"
+        "--output",
+        default=None,
+        help="markdown file to write (default: benchmarks/results/estimators.md for a full run)",
     )
     parser.add_argument(
         "--exact-threads", default=None, help="thread counts at which to time the exact mode (default: all)"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     threads = [int(t) for t in args.threads.split(",")] if args.threads else [torch.get_num_threads()]
     exact_threads = [int(t) for t in args.exact_threads.split(",")] if args.exact_threads else threads
-    command = "python benchmarks/estimators.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:]))
     load_before = os.getloadavg()[0]
     rows = run(args.quick, threads, exact_threads)
-    text = markdown(rows, command.strip(), load_before, os.getloadavg()[0])
-    print(text)
-    output = args.output if args.output else (None if args.quick else RESULTS)
-    if output:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        Path(output).write_text(text)
-        print(f"written to {output}")
+    settings = [
+        f"torch threads per block below: {threads}; load average (1 min) before / after: {load_before:.2f} / "
+        f"{os.getloadavg()[0]:.2f} (other jobs share this machine: the CPU-time column is the less noisy one)",
+        "median per call over `n` timed calls after warm-up calls (exact mode at B = 4096: 3 calls, no warm-up)",
+        "float64 throughout; calibrate_beta uses the default grid of 230 betas on [0.01, 5]",
+        "with more than one thread on a machine shared with other jobs, an op's parallel region waits for any "
+        "thread whose core another job holds: compare the 1-thread rows (and the CPU column) across runs",
+    ]
+    command = harness.command_line("estimators.py", argv)
+    write = bool(args.output) or harness.writes(args)  # an explicit --output is written even with --quick
+    harness.write_results("estimators", "Estimator benchmark", command, table(rows), write, settings, args.output)
     return 0
 
 

@@ -6,6 +6,8 @@ strongest single-rollout peers.
     python benchmarks/learning_efficiency.py --quick    # seconds: every method, tiny settings, prints only
     python benchmarks/learning_efficiency.py --world mixed --seeds 0 1 2 3 4 --methods ...
                                                         # the mixed world; writes learning_efficiency_mixed.*
+    python benchmarks/learning_efficiency.py --seeds 1 --no-write --dump s1.json   # one seed's raw runs, then
+    python benchmarks/learning_efficiency.py --methods --merge s0.json s1.json      #   one table of all of them
 
 Full run: about 45 minutes on the 2-core CPU with 1 torch thread.
 
@@ -55,54 +57,20 @@ of GRPO@8's final seed-mean accuracy; time is the seed mean of the wall time at 
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
-import sys
-import time
 import warnings
 
-import torch
-from _common import (
-    CPU_TRAINING,
-    RESULTS_DIR,
-    add_world_argument,
-    held_out_accuracy,
-    load_tiny,
-    markdown_table,
-    results_name,
-    set_threads,
-    tiny_world,
-    write_results,
-)
-from _peers import SPO_DISCOUNT, reinforce_pp_trainer_class, rloo_config_kwargs, spo_trainer_class
+import _harness as harness
+from _common import CPU_TRAINING, held_out_accuracy, load_tiny, tiny_world
+from _methods import SPO_DISCOUNT, group_size, make_trainer
 
 warnings.filterwarnings("ignore")
 
 NAME = "learning_efficiency"
-#: method -> (completions per prompt, prompts per step as a multiple of `--batch` / completions per prompt).
-#: View (a), equal completions per step: every method but the last samples `--batch` completions per step.
-#: View (b), equal prompts per step: "GRPO@8 x64p" samples 8 completions for each of `--batch` prompts (8x the
-#: completions of BASIS@1, the paper's own framing of "less training time").
-METHODS = (
-    "BASIS@1",
-    "BASIS+hist@1",
-    "BASIS+roll@1",
-    "BASIS+online@1",
-    "BASIS@1 N=4",
-    "BASIS@1 N=2",
-    "BASIS+roll@1 N=4",
-    "GRPO@8",
-    "GRPO@4",
-    "GRPO@2",
-    "RLOO@8",
-    "REINFORCE++@1",
-    "SPO@1",
-    "GRPO@8 x64p",
-)
-DEFAULT_METHODS = METHODS
-#: BASIS's `basis_values` of each BASIS method name (ALGORITHMS.md §1, §1e, §1f); " N=n" sets its N.
-BASIS_VARIANTS = {"BASIS": "reference", "BASIS+hist": "history", "BASIS+roll": "rolling", "BASIS+online": "online"}
+#: Method -> plot colour, in table order (method names: `_methods.py`). View (a), equal completions per step: every
+#: method but the last samples `--batch` completions per step. View (b), equal prompts per step: "GRPO@8 x64p"
+#: samples 8 completions for each of `--batch` prompts (8x the completions of BASIS@1, the paper's own framing of
+#: "less training time").
 COLORS = {
     "BASIS@1": "tab:red",
     "BASIS+hist@1": "tab:pink",
@@ -119,10 +87,9 @@ COLORS = {
     "SPO@1": "tab:orange",
     "GRPO@8 x64p": "navy",
 }
-
-
-def group_size(method: str) -> int:
-    return int(method.split("@")[1].split()[0])
+METHODS = tuple(COLORS)
+FULL = dict(steps=300, eval_every=25, train_prompts=1000, eval_prompts=200, eval_samples=8, seeds=[0, 1, 2])
+QUICK = dict(steps=4, eval_every=2, train_prompts=96, eval_prompts=16, eval_samples=2, seeds=[0])
 
 
 def completions_per_step(method: str, batch: int) -> int:
@@ -130,91 +97,19 @@ def completions_per_step(method: str, batch: int) -> int:
     return batch * group_size(method) if method.endswith("x64p") else batch
 
 
-def basis_variant(method: str, default_samples: int) -> tuple[str, int] | None:
-    """`(basis_values, N)` of a BASIS method name such as "BASIS+roll@1 N=4"; None for other methods."""
-    name, _, rest = method.partition("@")
-    if name not in BASIS_VARIANTS:
-        return None
-    samples = int(rest.split("N=")[1]) if "N=" in rest else default_samples
-    return BASIS_VARIANTS[name], samples
-
-
-def make_world(num_train: int, num_test: int, difficulties, world: str | None = None):
-    """`_common.tiny_world`, optionally restricted to some difficulty levels (train and test alike)."""
-    if difficulties is None:
-        return tiny_world(num_train=num_train, num_test=num_test, seed=0, world=world)
-    from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
-
-    data = make_arithmetic_dataset(num_train=num_train, num_test=num_test, seed=0, difficulties=difficulties)
-    return tiny_model_path(world), data["train"], data["test"], arithmetic_reward
-
-
-class EvalClock:
-    """Wall/CPU clocks of a run that exclude the evaluations, and the accuracy curve."""
-
-    def __init__(self, evaluate, completions_per_step: int):
-        self.evaluate = evaluate
-        self.per_step = completions_per_step
-        self.offline_completions = 0
-        self.points: list[dict] = []
-        self.wall0 = time.perf_counter()
-        self.cpu0 = time.process_time()
-        self.excluded_wall = 0.0
-        self.excluded_cpu = 0.0
-
-    def elapsed(self) -> tuple[float, float]:
-        return (
-            time.perf_counter() - self.wall0 - self.excluded_wall,
-            time.process_time() - self.cpu0 - self.excluded_cpu,
-        )
-
-    def record(self, step: int, model, accuracy: float | None = None) -> None:
-        wall, cpu = self.elapsed()
-        w0, c0 = time.perf_counter(), time.process_time()
-        if accuracy is None:
-            rng = torch.get_rng_state()
-            accuracy = self.evaluate(model)
-            torch.set_rng_state(rng)  # evaluating must not change the training samples
-        self.points.append(
-            dict(
-                step=step,
-                wall=wall,
-                cpu=cpu,
-                completions=self.offline_completions + step * self.per_step,
-                accuracy=accuracy,
-            )
-        )
-        self.excluded_wall += time.perf_counter() - w0
-        self.excluded_cpu += time.process_time() - c0
-
-
-def eval_callback(clock: EvalClock, eval_every: int, max_steps: int):
-    from transformers import TrainerCallback
-
-    class EvalCallback(TrainerCallback):
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            if state.global_step % eval_every == 0 or state.global_step == max_steps:
-                clock.record(state.global_step, model)
-
-    return EvalCallback()
-
-
 def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> dict:
+    """Train one method for one seed; its accuracy curve against wall/CPU time (evaluations excluded) and
+    completions (the offline stage's included)."""
     from transformers import PrinterCallback
-    from trl import GRPOConfig, GRPOTrainer
 
-    from trl_basis import BASISConfig, BASISTrainer, MaxPOConfig, MaxPOTrainer
-
-    path, train, test, reward = world
-    model_eval, tokenizer = opts.tokenizer_pair
-
-    def evaluate(model):
-        return held_out_accuracy(model, tokenizer, test, reward, num_samples=opts.eval_samples, seed=opts.eval_seed)
-
+    _, _, test, reward = world
+    _, tokenizer = opts.tokenizer_pair
+    per_step = completions_per_step(method, opts.batch)
+    tag = method.replace("@", "_").replace("+", "p").replace(" ", "_")
     common = dict(
         CPU_TRAINING,
-        output_dir=f"/tmp/trl_basis_{NAME}/{opts.world}/{method.replace('@', '_').replace('+', 'p').replace(' ', '_')}-{seed}",
-        per_device_train_batch_size=completions_per_step(method, opts.batch),
+        output_dir=f"/tmp/trl_basis_{NAME}/{opts.world}/{tag}-{seed}",
+        per_device_train_batch_size=per_step,
         gradient_accumulation_steps=1,
         max_steps=opts.steps,
         learning_rate=opts.lr,
@@ -223,83 +118,40 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         seed=seed,
         logging_steps=max(opts.eval_every, 1),
     )
-    clock = EvalClock(evaluate, completions_per_step(method, opts.batch))
-    variant = basis_variant(method, opts.reference_samples)
-    if variant is not None or method == "SPO@1":
-        values, samples = variant or ("reference", opts.reference_samples)
-        args = BASISConfig(
-            **common,
-            basis_values=values,
-            num_reference_samples=samples,
-            reference_cache_dir=None,  # the offline stage really runs, and is timed (SPO starts its tracker from it)
-            reference_batch_size=64,
-        )
-        cls = spo_trainer_class() if method == "SPO@1" else BASISTrainer
-        trainer = cls(path, [reward], args=args, train_dataset=train)
-        # The offline stage runs at the start of train(); run it here so that it is timed as construction.
-        trainer.prepare_reference_rewards()
-        clock.offline_completions = 0 if values == "online" else samples * len(train)
-    elif method == "REINFORCE++@1":
-        args = BASISConfig(**common, num_reference_samples=0)  # a BASISConfig only for num_generations=1
-        trainer = reinforce_pp_trainer_class()(path, [reward], args=args, train_dataset=train)
-    elif method.startswith("GRPO@"):
-        args = GRPOConfig(**common, num_generations=group_size(method))
-        trainer = GRPOTrainer(path, [reward], args=args, train_dataset=train)
-    elif method.startswith("RLOO@"):
-        args = MaxPOConfig(**common, num_generations=group_size(method), **rloo_config_kwargs())
-        trainer = MaxPOTrainer(path, [reward], args=args, train_dataset=train)
-    else:
-        raise ValueError(method)
+    points: list[dict] = []
+    offline = 0
+
+    def record(step: int, model, accuracy: float | None = None, **_) -> None:
+        wall, cpu = clock.elapsed()
+        with clock.paused():  # evaluation time is excluded from the time axis
+            if accuracy is None:
+                with harness.rng_preserved():
+                    accuracy = held_out_accuracy(
+                        model, tokenizer, test, reward, num_samples=opts.eval_samples, seed=opts.eval_seed
+                    )
+            points.append(
+                dict(step=step, wall=wall, cpu=cpu, completions=offline + step * per_step, accuracy=accuracy)
+            )
+
+    clock = harness.Clock()  # construction (model load; BASIS's and SPO's offline stage) is timed
+    trainer, offline = make_trainer(method, world, common, opts.reference_samples)
     trainer.remove_callback(PrinterCallback)
     # Step 0: the initial model (same weights and evaluation seed for every method, so evaluated once per run set).
-    clock.record(0, trainer.model, accuracy=initial_accuracy)
-    trainer.add_callback(eval_callback(clock, opts.eval_every, opts.steps))
+    record(0, trainer.model, accuracy=initial_accuracy)
+    trainer.add_callback(harness.step_callback(record, lambda step: step % opts.eval_every == 0 or step == opts.steps))
     trainer.train()
-    kept = len(trainer.train_dataset)
-    train_reward = [(h["step"], h["reward"]) for h in trainer.state.log_history if "reward" in h]
     wall, cpu = clock.elapsed()
     return dict(
         method=method,
         seed=seed,
-        points=clock.points,
+        points=points,
         wall=wall,
         cpu=cpu,
-        completions=clock.offline_completions + opts.steps * completions_per_step(method, opts.batch),
-        offline_completions=clock.offline_completions,
-        train_prompts_kept=kept,
-        train_reward=train_reward,
+        completions=offline + opts.steps * per_step,
+        offline_completions=offline,
+        train_prompts_kept=len(trainer.train_dataset),
+        train_reward=[(h["step"], h["reward"]) for h in trainer.state.log_history if "reward" in h],
     )
-
-
-def mean_curve(runs: list[dict]) -> list[dict]:
-    """Seed means of each evaluation point (all runs of a method share the same evaluation steps)."""
-    out = []
-    for points in zip(*(r["points"] for r in runs), strict=True):
-        accs = [p["accuracy"] for p in points]
-        out.append(
-            dict(
-                step=points[0]["step"],
-                completions=points[0]["completions"],
-                wall=statistics.mean(p["wall"] for p in points),
-                cpu=statistics.mean(p["cpu"] for p in points),
-                accuracy=statistics.mean(accs),
-                accuracy_std=statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            )
-        )
-    return out
-
-
-def mean_std(values: list[float], fmt: str = "{:.3f}") -> str:
-    if len(values) == 1:
-        return fmt.format(values[0])
-    return f"{fmt.format(statistics.mean(values))} ± {fmt.format(statistics.stdev(values))}"
-
-
-def mean_se(values: list[float]) -> str:
-    """Mean ± standard error of the mean (over seeds)."""
-    if len(values) == 1:
-        return f"{values[0]:.3f}"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values) / len(values) ** 0.5:.3f}"
 
 
 def train_reward_change(runs: list[dict]) -> str:
@@ -322,7 +174,7 @@ def notes(runs: list[dict], opts, initial_accuracy: float, target: float) -> str
     for m in opts.methods:
         finals = [r["points"][-1]["accuracy"] for r in runs if r["method"] == m]
         best = [max(pt["accuracy"] for pt in r["points"][1:]) for r in runs if r["method"] == m]
-        se = statistics.stdev(finals) / len(finals) ** 0.5 if len(finals) > 1 else float("nan")
+        se = harness.std_error(finals)
         lines.append(
             f"  - {m}: {statistics.mean(finals) - initial_accuracy:+.4f} ± {se:.4f} (best point {statistics.mean(best):.4f})"
         )
@@ -346,7 +198,7 @@ def notes(runs: list[dict], opts, initial_accuracy: float, target: float) -> str
 
 def summarise(runs: list[dict], opts) -> tuple[str, dict]:
     by_method = {m: [r for r in runs if r["method"] == m] for m in opts.methods}
-    curves = {m: mean_curve(rs) for m, rs in by_method.items()}
+    curves = {m: harness.mean_points([r["points"] for r in rs], "accuracy") for m, rs in by_method.items()}
     reference = "GRPO@8" if "GRPO@8" in curves else opts.methods[0]
     target = 0.95 * curves[reference][-1]["accuracy"]
     rows = []
@@ -362,11 +214,11 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
         rows.append(
             [
                 m,
-                mean_se([r["points"][-1]["accuracy"] for r in rs]),
+                harness.mean_se([r["points"][-1]["accuracy"] for r in rs]),
                 rs[0]["completions"],
                 rs[0]["offline_completions"],
-                mean_std([r["wall"] for r in rs], "{:.0f}"),
-                mean_std([r["cpu"] for r in rs], "{:.0f}"),
+                harness.mean_std([r["wall"] for r in rs], "{:.0f}"),
+                harness.mean_std([r["cpu"] for r in rs], "{:.0f}"),
                 ratio(reached, "wall") if reached else "not reached",
                 ratio(reached, "cpu") if reached else "not reached",
                 f"{reached['completions']}" if reached else "not reached",
@@ -387,7 +239,7 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
         "step",
         "train reward, first → last window",
     ]
-    table = markdown_table(headers, rows)
+    table = harness.markdown_table(headers, rows)
 
     # Curves: seed-mean accuracy at each evaluation step.
     steps = [p["step"] for p in curves[opts.methods[0]]]
@@ -398,22 +250,19 @@ def summarise(runs: list[dict], opts) -> tuple[str, dict]:
             p = curves[m][i]
             row.append(f"{p['accuracy']:.3f} ± {p['accuracy_std']:.3f} ({p['wall']:.0f} s)")
         curve_rows.append(row)
-    curve_table = markdown_table(["step"] + [f"{m} acc (wall)" for m in opts.methods], curve_rows)
+    curve_table = harness.markdown_table(["step"] + [f"{m} acc (wall)" for m in opts.methods], curve_rows)
     kept = {m: sorted({r["train_prompts_kept"] for r in rs}) for m, rs in by_method.items()}
     return table, dict(curves=curves, target=target, curve_table=curve_table, kept=kept)
 
 
-def plot(curves: dict, target: float, path, world: str = "level3") -> None:
+def plot(curves: dict, target: float, path: str, world: str = "level3") -> None:
     """View (a) against wall time and completions; with the equal-prompts run, a third panel adds it (its 8x
     completions per step would squeeze view (a) into a corner of a shared axis)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = harness.pyplot()
     equal_completions = {m: c for m, c in curves.items() if not m.endswith("x64p")}
+    wall_label = "wall-clock seconds (evaluation excluded)"
     panels = [
-        (equal_completions, "wall", "wall-clock seconds (evaluation excluded)", "equal completions per step"),
+        (equal_completions, "wall", wall_label, "equal completions per step"),
         (
             equal_completions,
             "completions",
@@ -423,17 +272,13 @@ def plot(curves: dict, target: float, path, world: str = "level3") -> None:
     ]
     if len(equal_completions) < len(curves):
         view_b = {m: c for m, c in curves.items() if m.endswith("x64p") or m == "BASIS@1"}
-        panels.append((view_b, "wall", "wall-clock seconds (evaluation excluded)", "equal prompts per step (64)"))
+        panels.append((view_b, "wall", wall_label, "equal prompts per step (64)"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.8))
     for ax, (group, key, label, title) in zip(axes, panels, strict=True):
         for m, curve in group.items():
-            x = [p[key] for p in curve]
-            y = [p["accuracy"] for p in curve]
-            s = [p["accuracy_std"] for p in curve]
+            x, y = [p[key] for p in curve], [p["accuracy"] for p in curve]
             ax.plot(x, y, marker="o", ms=3, label=m, color=COLORS.get(m))
-            ax.fill_between(
-                x, [a - b for a, b in zip(y, s)], [a + b for a, b in zip(y, s)], alpha=0.12, color=COLORS.get(m)
-            )
+            harness.band(ax, x, y, [p["accuracy_std"] for p in curve], color=COLORS.get(m))
         ax.axhline(target, ls="--", color="gray", lw=1, label="95% of GRPO@8 final")
         ax.set_xlabel(label)
         ax.set_ylabel("held-out accuracy (mean sampled reward)")
@@ -446,90 +291,10 @@ def plot(curves: dict, target: float, path, world: str = "level3") -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny settings (CI smoke test); writes nothing")
-    parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument(
-        "--methods", nargs="*", default=list(DEFAULT_METHODS), choices=METHODS, help="none: only --merge"
-    )
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (full: 300)")
-    parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (full: 25)")
-    parser.add_argument("--batch", type=int, default=64, help="completions per step (full: 64)")
-    parser.add_argument("--train-prompts", type=int, default=None, help="training prompts (full: 1000)")
-    parser.add_argument("--eval-prompts", type=int, default=None, help="held-out prompts (full: 200)")
-    add_world_argument(parser)
-    parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: the world's)")
-    parser.add_argument("--eval-samples", type=int, default=None, help="samples per held-out prompt (full: 8)")
-    parser.add_argument("--eval-seed", type=int, default=1234)
-    parser.add_argument("--reference-samples", type=int, default=8, help="BASIS's N")
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--scheduler", default="constant", help="learning-rate schedule (transformers' names)")
-    parser.add_argument("--warmup-steps", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the CPU is shared)")
-    parser.add_argument("--no-write", action="store_true", help="print only, even for a full run")
-    parser.add_argument("--dump", default=None, help="also write the raw per-run curves as JSON to this path")
-    parser.add_argument(
-        "--merge",
-        nargs="+",
-        default=None,
-        help="--dump files of earlier runs with the same settings: their runs are reported together with this run's",
-    )
-    opts = parser.parse_args(argv)
-    quick = opts.quick
-    defaults = dict(
-        steps=4 if quick else 300,
-        eval_every=2 if quick else 25,
-        train_prompts=96 if quick else 1000,
-        eval_prompts=16 if quick else 200,
-        eval_samples=2 if quick else 8,
-    )
-    for key, value in defaults.items():
-        if getattr(opts, key) is None:
-            setattr(opts, key, value)
-    if opts.seeds is None:
-        opts.seeds = [0] if quick else [0, 1, 2]
-    if quick:
-        opts.batch = min(opts.batch, 16)
-    set_threads(opts.threads)
-    command = "python benchmarks/learning_efficiency.py" + "".join(
-        " " + a for a in (argv if argv is not None else sys.argv[1:])
-    )
-
-    world = make_world(opts.train_prompts, opts.eval_prompts, opts.difficulties, opts.world)
-    model0, tokenizer = load_tiny(world=opts.world)
-    opts.tokenizer_pair = (model0, tokenizer)
-    start = time.perf_counter()
-    rng = torch.get_rng_state()
-    initial_accuracy = held_out_accuracy(
-        model0, tokenizer, world[2], world[3], num_samples=opts.eval_samples, seed=opts.eval_seed
-    )
-    torch.set_rng_state(rng)
-    print(f"initial held-out accuracy: {initial_accuracy:.4f}", flush=True)
-
-    runs = []
-    for seed in opts.seeds:  # seed-major: every method once per seed, so load from other jobs affects them alike
-        for method in opts.methods:
-            result = run_method(method, seed, opts, world, initial_accuracy)
-            runs.append(result)
-            print(
-                f"seed {seed} {method:14s} final acc {result['points'][-1]['accuracy']:.4f}  wall {result['wall']:.1f}s "
-                f"cpu {result['cpu']:.1f}s  completions {result['completions']}  kept prompts {result['train_prompts_kept']}",
-                flush=True,
-            )
-    total = time.perf_counter() - start
-    if not opts.methods and not opts.merge:
-        parser.error("--methods with no method needs --merge")
-    if opts.merge:  # e.g. an option added after the main run: report all methods side by side
-        earlier = []
-        for path in opts.merge:
-            with open(path) as f:
-                earlier += json.load(f)["runs"]
-        runs = earlier + runs
-        opts.methods = list(dict.fromkeys([r["method"] for r in earlier] + list(opts.methods)))
-
-    table, extra = summarise(runs, opts)
-    settings = (
+def settings(opts, extra: dict, initial_accuracy: float, minutes: float) -> str:
+    """The run's settings, the initial accuracy and the target, as the bullets above the tables."""
+    below = " (the target below is NOT above it: a method 'reaches' it at step 0, i.e. at its construction time)"
+    return (
         f"- settings: {opts.steps} optimizer steps per run, each on one generation batch of {opts.batch} completions "
         f"(BASIS@1, REINFORCE++@1, SPO@1: {opts.batch} prompts x 1; GRPO@G and RLOO@G: {opts.batch} / G prompts x G; "
         f"GRPO@8 x64p: {opts.batch} prompts x 8 = {8 * opts.batch} completions); SPO's constant discount "
@@ -539,45 +304,88 @@ def main(argv: list[str] | None = None) -> int:
         f"per prompt = {opts.reference_samples * opts.train_prompts} completions, uncached, timed); held-out "
         f"accuracy on {opts.eval_prompts} test prompts x {opts.eval_samples} samples every {opts.eval_every} steps "
         f"(evaluation seed {opts.eval_seed}, excluded from the time axis); seeds {opts.seeds}, run seed-major; "
-        f"torch threads {opts.threads}; whole script {total / 60:.1f} min wall\n"
+        f"torch threads {opts.threads}; whole script {minutes:.1f} min wall\n"
         f"- initial model's held-out accuracy: {initial_accuracy:.4f}"
-        + (
-            " (the target below is NOT above it: a method 'reaches' it at step 0, i.e. at its construction time)\n"
-            if extra["target"] <= initial_accuracy
-            else "\n"
-        )
+        + (below if extra["target"] <= initial_accuracy else "")
+        + "\n"
         + f"- target: 95% of GRPO@8's final seed-mean accuracy = {extra['target']:.4f}; 'wall s to' / 'CPU s to' are "
         "the seed-mean wall / process CPU times at the first evaluation point where the method's seed-mean accuracy "
         "reaches it (CPU time is the robust one when other jobs share the cores)\n"
     )
+
+
+def parse(argv: list[str] | None):
+    parser = harness.benchmark_parser(__doc__, seeds=True)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS, help="none: only --merge")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (full: 300)")
+    parser.add_argument("--eval-every", type=int, default=None, help="steps between evaluations (full: 25)")
+    parser.add_argument("--batch", type=int, default=64, help="completions per step (full: 64)")
+    parser.add_argument("--train-prompts", type=int, default=None, help="training prompts (full: 1000)")
+    parser.add_argument("--eval-prompts", type=int, default=None, help="held-out prompts (full: 200)")
+    parser.add_argument("--difficulties", type=int, nargs="+", default=None, help="task levels (default: the world's)")
+    parser.add_argument("--eval-samples", type=int, default=None, help="samples per held-out prompt (full: 8)")
+    parser.add_argument("--eval-seed", type=int, default=1234)
+    parser.add_argument("--reference-samples", type=int, default=8, help="BASIS's N")
+    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--scheduler", default="constant", help="learning-rate schedule (transformers' names)")
+    parser.add_argument("--warmup-steps", type=int, default=0)
+    opts = parser.parse_args(argv)
+    harness.resolve(opts, FULL, QUICK)
+    if not (opts.methods and opts.seeds) and not opts.merge:
+        parser.error("--methods or --seeds with none needs --merge")
+    if opts.quick:
+        opts.batch = min(opts.batch, 16)
+    return opts
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = parse(argv)
+    world = tiny_world(opts.train_prompts, opts.eval_prompts, seed=0, world=opts.world, difficulties=opts.difficulties)
+    model0, tokenizer = load_tiny(world=opts.world)
+    opts.tokenizer_pair = (model0, tokenizer)
+    with harness.timed() as total:
+        with harness.rng_preserved():
+            initial_accuracy = held_out_accuracy(
+                model0, tokenizer, world[2], world[3], num_samples=opts.eval_samples, seed=opts.eval_seed
+            )
+        print(f"initial held-out accuracy: {initial_accuracy:.4f}", flush=True)
+        runs = harness.seed_major(
+            opts.seeds,
+            opts.methods,
+            lambda seed, method: run_method(method, seed, opts, world, initial_accuracy),
+            lambda r: (
+                f"{r['method']:14s} final acc {r['points'][-1]['accuracy']:.4f}  wall {r['wall']:.1f}s "
+                f"cpu {r['cpu']:.1f}s  completions {r['completions']}  kept prompts {r['train_prompts_kept']}"
+            ),
+        )
+    earlier, _ = harness.merge_runs(opts.merge)  # e.g. an option added after the main run: all methods side by side
+    runs = earlier + runs
+    opts.methods = list(dict.fromkeys([r["method"] for r in earlier] + list(opts.methods)))
+    opts.seeds = sorted({r["seed"] for r in runs})  # what the table reports, merged runs included
+
+    table, extra = summarise(runs, opts)
+    name = harness.results_name(NAME, opts.world)
     body = (
-        settings
+        settings(opts, extra, initial_accuracy, total["wall"] / 60)
         + "\n## Summary\n\n"
         + table
         + "\n\n## Seed-mean accuracy ± std (seed-mean wall seconds) at each evaluation step\n\n"
         + extra["curve_table"]
-        + f"\n\n![accuracy vs time and completions]({results_name(NAME, opts.world)}.png)\n\n"
+        + f"\n\n![accuracy vs time and completions]({name}.png)\n\n"
         + notes(runs, opts, initial_accuracy, extra["target"])
     )
-    write = not (quick or opts.no_write)
-    name = results_name(NAME, opts.world)
-    write_results(
-        name,
+    title = (
         "Learning efficiency: BASIS@1 vs GRPO@8/4/2, RLOO@8, REINFORCE++@1, SPO@1 (equal completions) and GRPO@8 x64p "
-        "(equal prompts)",
-        command.strip(),
-        body,
-        quick=not write,
+        "(equal prompts)"
     )
-    if write:
-        plot(extra["curves"], extra["target"], RESULTS_DIR / f"{name}.png", opts.world)
-        print(f"wrote {RESULTS_DIR / (name + '.png')}")
+    harness.write_results(
+        name, title, harness.command_line("learning_efficiency.py", argv), body, write=harness.writes(opts)
+    )
     if opts.dump:
-        with open(opts.dump, "w") as f:
-            json.dump(dict(runs=runs, initial_accuracy=initial_accuracy), f)
-        if not write:
-            plot(extra["curves"], extra["target"], opts.dump + ".png", opts.world)
-    print(f"total {total:.1f} s")
+        harness.dump_runs(opts.dump, runs, initial_accuracy=initial_accuracy)
+    draw = {".png": lambda path: plot(extra["curves"], extra["target"], path, opts.world)}
+    harness.write_plots(harness.plot_prefix(opts, name, fallback=opts.dump), draw)
+    print(f"total {total['wall']:.1f} s")
     return 0
 
 

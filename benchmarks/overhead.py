@@ -43,14 +43,15 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import torch  # noqa: E402
-from _common import CPU_TRAINING, RESULTS_DIR, markdown_table, set_threads, tiny_world, write_results  # noqa: E402
+import _harness as harness
+import torch
+from _common import CPU_TRAINING, load_tiny, tiny_world
 
 TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
 EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
 GROUP = 8
+FULL = dict(completions=64, warmup=3, steps=30, num_train=600)
+QUICK = dict(completions=8, warmup=1, steps=2, num_train=96)
 
 
 def label(name: str, completions: int) -> str:
@@ -58,41 +59,9 @@ def label(name: str, completions: int) -> str:
     return f"{TRAINERS[name]} ({shape})"
 
 
-def settings(args) -> dict:
-    if args.quick:
-        return dict(completions=8, warmup=1, steps=2, num_train=96)
-    return dict(completions=args.completions, warmup=args.warmup, steps=args.steps, num_train=args.num_train)
-
-
-def memory_mib() -> dict[str, float]:
-    """Current (VmRSS) and peak (VmHWM) resident set size of this process's own address space, in MiB.
-
-    `ru_maxrss` is not used: on Linux it carries the parent's peak over fork + exec, so every worker would report
-    at least the parent's resident size. VmHWM belongs to the address space created by exec.
-    """
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024  # kB
-    return out
-
-
-def reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux `clear_refs` 5); False when not permitted."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 # ----------------------------------------------------------------------------------------------- worker
-def worker(name: str, data_path: str, cfg: dict, threads: int, out_path: str) -> None:
+def worker(name: str, data_path: str, cfg: dict, out_path: str) -> None:
     """Build one trainer, train warm-up + timed steps, write the measurements as JSON."""
-    torch.set_num_threads(threads)
     from datasets import Dataset
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -101,7 +70,7 @@ def worker(name: str, data_path: str, cfg: dict, threads: int, out_path: str) ->
 
     with open(data_path) as f:
         data = json.load(f)
-    model_path, _, _, reward = tiny_world(num_train=8, num_test=8)
+    model_path, _, _, reward = tiny_world(num_train=8, num_test=8, world=cfg["world"])
     step_wall: list[float] = []
     step_cpu: list[float] = []
     adv_wall: list[float] = []
@@ -152,10 +121,10 @@ def worker(name: str, data_path: str, cfg: dict, threads: int, out_path: str) ->
     else:
         raise ValueError(name)
     trainer = trainer_cls(model_path, [reward], args=args, train_dataset=dataset, callbacks=[StepTimer()])
-    built = memory_mib()
-    reset = reset_peak()
+    built = harness.memory_mib()
+    reset = harness.reset_peak()
     trainer.train()
-    end = memory_mib()
+    end = harness.memory_mib()
     result = dict(
         name=name,
         threads=torch.get_num_threads(),
@@ -175,12 +144,10 @@ def worker(name: str, data_path: str, cfg: dict, threads: int, out_path: str) ->
 # ----------------------------------------------------------------------------------------------- parent
 def prepare_data(cfg: dict, path: Path) -> int:
     """Prompts kept by the constant-reference filter, with their N = 8 reference rewards from the initial model."""
-    from _common import load_tiny
-
     from trl_basis.evaluation import sample_rewards
 
-    _, train, _, reward = tiny_world(num_train=cfg["num_train"], num_test=8, seed=0)
-    model, tokenizer = load_tiny()
+    _, train, _, reward = tiny_world(num_train=cfg["num_train"], num_test=8, seed=0, world=cfg["world"])
+    model, tokenizer = load_tiny(world=cfg["world"])
     refs = sample_rewards(
         model,
         tokenizer,
@@ -248,13 +215,9 @@ HEADERS = [
 ]
 
 
-def plot(results: dict[str, dict], cfg: dict, path: Path) -> Path:
+def plot(results: dict[str, dict], cfg: dict, path: str) -> None:
     """Two panels: mean CPU seconds per step split into advantage computation and the rest; training memory."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = harness.pyplot()
     warm = cfg["warmup"]
     names = [label(name, cfg["completions"]) for name in TRAINERS]
     step = [statistics.fmean(results[n]["step_cpu"][warm:]) for n in TRAINERS]
@@ -277,67 +240,68 @@ def plot(results: dict[str, dict], cfg: dict, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return path
 
 
-def main(argv: list[str] | None = None) -> dict[str, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny settings for CI; writes nothing")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--completions", type=int, default=64, help="completions per step (multiple of 8)")
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--num-train", type=int, default=600)
+def parse(argv: list[str] | None):
+    parser = harness.benchmark_parser(__doc__)
+    parser.add_argument("--completions", type=int, default=None, help="completions per step, a multiple of 8 (64)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (full: 3)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (full: 30)")
+    parser.add_argument("--num-train", type=int, default=None, help="training prompts before the filter (full: 600)")
     parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    cfg = settings(args)
-    if cfg["completions"] % GROUP:
-        raise SystemExit(f"--completions must be a multiple of {GROUP}")
-    if args.worker:
-        worker(args.worker, args.data, cfg, args.threads, args.out)
-        return {}
+    opts = harness.resolve(parser.parse_args(argv), FULL, QUICK)
+    if opts.completions % GROUP:
+        parser.error(f"--completions must be a multiple of {GROUP}")
+    return opts
 
-    set_threads(args.threads)
-    start = time.perf_counter()
+
+def run_worker(name: str, cfg: dict, threads: int, data_path: Path, out: Path) -> dict:
+    """One trainer in a fresh subprocess (`--worker`), with the parent's settings spelled out."""
+    command = [sys.executable, __file__, "--worker", name, "--data", str(data_path), "--out", str(out)]
+    command += ["--threads", str(threads), "--world", cfg["world"]]
+    command += [f"--{key.replace('_', '-')}={cfg[key]}" for key in FULL]
+    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise SystemExit(f"worker {name} failed with exit code {proc.returncode}")
+    return json.loads(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> dict[str, dict]:
+    opts = parse(argv)
+    cfg = {key: getattr(opts, key) for key in FULL} | {"world": opts.world}
+    if opts.worker:
+        worker(opts.worker, opts.data, cfg, opts.out)
+        return {}
     results: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with harness.timed() as total, tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "data.json"
         kept = prepare_data(cfg, data_path)
         for name in TRAINERS:
-            out = Path(tmp) / f"{name}.json"
-            command = [sys.executable, __file__, "--worker", name, "--data", str(data_path), "--out", str(out)]
-            command += ["--threads", str(args.threads)]
-            command += [] if args.quick else ["--completions", str(cfg["completions"])]
-            command += ["--quick"] if args.quick else ["--warmup", str(cfg["warmup"]), "--steps", str(cfg["steps"])]
-            t0 = time.perf_counter()
-            proc = subprocess.run(
-                command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
-            )
-            if proc.returncode != 0:
-                sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
-                raise SystemExit(f"worker {name} failed with exit code {proc.returncode}")
-            results[name] = json.loads(out.read_text())
-            print(f"{label(name, cfg['completions'])}: done in {time.perf_counter() - t0:.0f} s", flush=True)
+            with harness.timed() as spent:
+                results[name] = run_worker(name, cfg, opts.threads, data_path, Path(tmp) / f"{name}.json")
+            print(f"{label(name, cfg['completions'])}: done in {spent['wall']:.0f} s", flush=True)
 
-    rows = summarise(results, cfg)
     setup = (
         f"{cfg['completions']} completions per step, {cfg['warmup']} warm-up steps excluded, {cfg['steps']} timed "
-        f"steps per trainer, each trainer in a fresh subprocess, {args.threads} torch thread(s); {kept} prompts of "
+        f"steps per trainer, each trainer in a fresh subprocess, {opts.threads} torch thread(s); {kept} prompts of "
         f"{cfg['num_train']} kept by the constant-reference filter. Wall and CPU seconds per optimizer step "
         "(generation + rewards + advantages + loss/backward + optimizer); the advantage time is the real "
         "`_compute_advantages` call timed by a subclass; memory from the worker's /proc/self/status (VmHWM; see the "
         "script's docstring). "
-        f"Total run time {(time.perf_counter() - start) / 60:.1f} min."
+        f"Total run time {total['wall'] / 60:.1f} min."
     )
-    body = setup + "\n\n" + markdown_table(HEADERS, rows)
-    png_dir = Path(tempfile.mkdtemp()) if args.quick else RESULTS_DIR
-    png_dir.mkdir(parents=True, exist_ok=True)
-    print(f"plot: {plot(results, cfg, png_dir / 'overhead.png')}")
-    body += "\n\n![overhead per step](overhead.png)"
-    command = "python benchmarks/overhead.py" + (" --quick" if args.quick else "")
-    write_results("overhead", "Overhead per training step: BASIS and MaxPO vs GRPO", command, body, quick=args.quick)
+    name = harness.results_name("overhead", opts.world)
+    body = setup + "\n\n" + harness.markdown_table(HEADERS, summarise(results, cfg))
+    body += f"\n\n![overhead per step]({name}.png)"
+    title = "Overhead per training step: BASIS and MaxPO vs GRPO"
+    harness.write_results(name, title, harness.command_line("overhead.py", argv), body, write=harness.writes(opts))
+    # A run that writes no results still draws its plot, into a temporary folder (the smoke test covers it).
+    scratch = None if harness.writes(opts) else Path(tempfile.mkdtemp(prefix="overhead_")) / "overhead"
+    prefix = harness.plot_prefix(opts, name, fallback=scratch)
+    harness.write_plots(prefix, {".png": lambda path: plot(results, cfg, path)})
     return results
 
 

@@ -53,7 +53,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import markdown_table, write_results
+import _harness as harness
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).resolve().parent / "configs" / "qwen2.5-0.5b"
@@ -107,22 +107,6 @@ def text_reward(completions, **kwargs) -> list[float]:
     """A reward in [0, 1] of the sampled text (the random model never solves a problem; only memory matters here)."""
     texts = [c if isinstance(c, str) else "".join(m["content"] for m in c) for c in completions]
     return [int(hashlib.sha256(t.encode()).hexdigest(), 16) % 5 / 4 for t in texts]
-
-
-def memory_mib() -> dict[str, float]:
-    """Current (VmRSS) and peak (VmHWM) resident set size of this process, in MiB."""
-    out = {}
-    with open("/proc/self/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024
-    return out
-
-
-def reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # VmHWM := VmRSS
 
 
 # ---------------------------------------------------------------------------------------------------- worker
@@ -182,11 +166,13 @@ def trainer_for(kind: str, options: dict, output_dir: str, deepspeed: str | None
 
 
 def measure(call) -> dict[str, float]:
-    before = memory_mib()["VmRSS"]
-    reset_peak()
-    start = time.perf_counter()
-    call()
-    return dict(seconds=time.perf_counter() - start, rss_before=before, peak=memory_mib()["VmHWM"])
+    """Seconds (wall and CPU) and peak resident memory of `call()`, the peak reset just before it."""
+    before = harness.memory_mib()["VmRSS"]
+    if not harness.reset_peak():
+        raise RuntimeError("cannot reset the peak memory (/proc/self/clear_refs)")
+    with harness.timed() as spent:
+        call()
+    return dict(seconds=spent["wall"], cpu_seconds=spent["cpu"], rss_before=before, peak=harness.memory_mib()["VmHWM"])
 
 
 def worker(name: str, out: str) -> None:
@@ -279,7 +265,7 @@ def table(results: dict[str, dict]) -> str:
         seqs = r.get("sequences_per_call", "")
         rows.append([name, seqs, f"{r['seconds']:.1f}", *mib(r)])
     headers = ["measurement", "sequences per generation call", "seconds", "RSS before (MiB)", "peak (MiB)"]
-    return markdown_table(headers, rows)
+    return harness.markdown_table(headers, rows)
 
 
 def comparison(results: dict[str, dict]) -> str:
@@ -301,7 +287,7 @@ def mib(r: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = harness.benchmark_parser(__doc__, world=False, threads=False, quick=False)  # 1 thread in each worker
     parser.add_argument("--only", nargs="+", choices=list(MEASUREMENTS), default=None)
     parser.add_argument("--timeout", type=int, default=900, help="seconds per measurement")
     parser.add_argument("--report", action="store_true", help="only rewrite the table from the stored results")
@@ -325,7 +311,8 @@ def main(argv: list[str] | None = None) -> None:
     if missing:
         body += f"\nNot measured: {', '.join(missing)}. {NOT_MEASURED}\n"
     title = "Real-size memory and time (Qwen2.5-0.5B architecture, CPU)"
-    write_results("real_size", title, "python benchmarks/real_size.py [--only NAME ...]", body)
+    command = "python benchmarks/real_size.py [--only NAME ...]"  # measurements of several runs, merged
+    harness.write_results("real_size", title, command, body, write=harness.writes(args))
 
 
 NOT_MEASURED = (

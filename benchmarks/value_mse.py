@@ -2,6 +2,7 @@
 
     python benchmarks/value_mse.py            # full run, writes benchmarks/results/value_mse.{md,png}
     python benchmarks/value_mse.py --quick    # CI smoke test: tiny settings, prints only (plot to a tmp dir)
+    python benchmarks/value_mse.py --world mixed   # the mixed world; writes value_mse_mixed.{md,png}
 
 What it does (full settings in brackets; every seed is derived from `--seed`, default 0):
 
@@ -32,7 +33,7 @@ What it does (full settings in brackets; every seed is derived from `--seed`, de
      normal) blended with the discounted counts of the rewards the run observed for the prompt before the
      checkpoint, the batch baseline worth w = N = 8 observations.
 
-   The reported MSE is the mean over all (batch, prompt) entries of (estimate - truth)^2 minus the sampling variance
+   (The estimators and the replays of the run's rewards are `_value_estimators.py`.) The reported MSE is the mean over all (batch, prompt) entries of (estimate - truth)^2 minus the sampling variance
    of the truth (its unbiased estimate s^2 / (M - 9) per entry), so that it estimates E[(estimate - value)^2].
 
 The policy's mean reward on the P prompts is the mean of all M samples. "Delta vs G=8" is MSE(BASIS refined,
@@ -48,80 +49,47 @@ Runs on CPU with `--threads` torch threads (default 1: on a shared, loaded 2-cor
 
 from __future__ import annotations
 
-import argparse
-import math
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import torch  # noqa: E402
-from _common import (
-    CPU_TRAINING,
-    RESULTS_DIR,
-    add_world_argument,
-    load_tiny,
-    markdown_table,
-    results_name,
-    set_threads,
-    tiny_world,
-    write_results,
+import _harness as harness
+import torch
+from _common import CPU_TRAINING, load_tiny, tiny_world
+from _value_estimators import (
+    ESTIMATORS,
+    GROUP_SIZES,
+    evaluate_batches,
+    history_counts,
+    spo_values,
+    window_rows,
+    window_table,
 )
 
-from trl_basis.advantages import prompt_key  # noqa: E402
+from trl_basis.advantages import prompt_key
 
-GROUP_SIZES = (2, 4, 8)
 LEARNING_RATE = 5e-5
-FALLBACKS = ("zero", "initial")
-# (key, label) of every estimator, in table order.
-ESTIMATORS = [
-    ("loo", "REINFORCE++ (leave-one-out batch mean)"),
-    *[(f"group{g}", f"group mean, G = {g}") for g in GROUP_SIZES],
-    ("initial", "BASIS initial v(beta_t)"),
-    ("refined_zero", "BASIS refined, fallback zero"),
-    ("refined_initial", "BASIS refined, fallback initial"),
-    ("refined_zero_exact", "BASIS refined, fallback zero, exact"),
-    ("refined_initial_exact", "BASIS refined, fallback initial, exact"),
-    ("spo", "SPO tracker (same offline samples, updated along the run)"),
-    ("refined_history", "BASIS refined + own history (basis_history, §1e)"),
-    ("rolling", "BASIS rolling values (basis_values='rolling', §1f)"),
-    ("online", "BASIS online values (basis_values='online', §1f)"),
+FULL = dict(
+    num_train=1000, steps=200, checkpoints=[0, 50, 100, 200], prompts=256, samples=144, batches=400, batch_size=64
+)
+QUICK = dict(num_train=96, steps=2, checkpoints=[0, 2], prompts=16, samples=16, batches=4, batch_size=8)
+#: (estimator key, column label) of the per-checkpoint table's MSE changes relative to REINFORCE++.
+REDUCTIONS = [
+    ("initial", "initial"),
+    ("refined_zero", "refined zero"),
+    ("refined_initial", "refined initial"),
+    ("refined_zero_exact", "refined zero exact"),
+    ("refined_initial_exact", "refined initial exact"),
+    ("spo", "SPO tracker"),
+    ("refined_history", "refined + history"),
+    ("rolling", "rolling"),
+    ("online", "online"),
 ]
-LABELS = dict(ESTIMATORS)
-EXPECTED_ROWS = [label for _, label in ESTIMATORS]  # the smoke test looks for these rows
-
-
-def settings(args) -> dict:
-    if args.quick:
-        return dict(
-            num_train=96,
-            steps=2,
-            checkpoints=[0, 2],
-            prompts=16,
-            samples=16,
-            batches=4,
-            batch_size=8,
-            world=args.world,
-        )
-    return dict(
-        world=args.world,
-        num_train=args.num_train,
-        steps=args.steps,
-        checkpoints=args.checkpoints,
-        prompts=args.prompts,
-        samples=args.samples,
-        batches=args.batches,
-        batch_size=args.batch_size,
-    )
 
 
 # ----------------------------------------------------------------------------------------------- training
 def train_and_snapshot(cfg: dict, seed: int, workdir: str):
-    """Train BASIS, return ({step: state_dict}, trainer's filtered train dataset, training betas)."""
-    from transformers import TrainerCallback
-
+    """Train BASIS; ({step: state_dict}, the trainer's filtered train dataset, its beta_t per step, and the
+    (step, prompt key, reward) of every rollout it scored)."""
     from trl_basis import BASISConfig, BASISTrainer
 
     observed: list[tuple[int, str, float]] = []  # (step, prompt key, reward) of every rollout the run scored
@@ -141,17 +109,8 @@ def train_and_snapshot(cfg: dict, seed: int, workdir: str):
     wanted = set(cfg["checkpoints"])
     snapshots: dict[int, dict[str, torch.Tensor]] = {}
 
-    def copy_weights(model) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    class Snapshot(TrainerCallback):
-        def on_train_begin(self, args, state, control, model=None, **kwargs):
-            if 0 in wanted:
-                snapshots[0] = copy_weights(model)
-
-        def on_step_end(self, args, state, control, model=None, **kwargs):
-            if state.global_step in wanted:
-                snapshots[state.global_step] = copy_weights(model)
+    def snapshot(step: int, model, **_) -> None:
+        snapshots[step] = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     config = BASISConfig(
         **CPU_TRAINING,
@@ -164,139 +123,18 @@ def train_and_snapshot(cfg: dict, seed: int, workdir: str):
         seed=seed,
         reference_cache_dir=None,  # sample the reference rewards every run: the run is self-contained
     )
-    trainer = RecordingBASISTrainer(model_path, [reward], args=config, train_dataset=train, callbacks=[Snapshot()])
+    trainer = RecordingBASISTrainer(
+        model_path,
+        [reward],
+        args=config,
+        train_dataset=train,
+        callbacks=[harness.step_callback(snapshot, lambda step: step in wanted, begin=0 in wanted)],
+    )
     trainer.train()
     missing = wanted - set(snapshots)
     if missing:
         raise RuntimeError(f"no snapshot at steps {sorted(missing)} (trained {trainer.state.global_step} steps)")
     return snapshots, trainer.train_dataset, list(trainer._estimator_state["beta"]), observed
-
-
-def replay(keys: list[str], observed: list[tuple[int, str, float]], step: int, start: list, update) -> list:
-    """Each prompt's state after replaying, from `start`, the rewards the run observed before `step` with
-    `update(state, reward)`: what a tracker or a window riding along the run would hold at that checkpoint."""
-    state = dict(zip(keys, start, strict=True))
-    for seen_at, key, reward in observed:
-        if seen_at < step and key in state:
-            state[key] = update(state[key], reward)
-    return [state[k] for k in keys]
-
-
-def replay_counts(
-    keys: list[str], observed: list[tuple[int, str, float]], step: int, start: torch.Tensor, discount: float
-) -> torch.Tensor:
-    """(P, 2) SPO tracker counts of each prompt at `step` (`replay`), from the counts `start`."""
-    from trl_basis.advantages.peers import spo_tracker_update
-
-    counts = replay(keys, observed, step, start.tolist(), lambda c, r: spo_tracker_update(*c, r, discount))
-    return torch.tensor(counts, dtype=torch.float64)
-
-
-def spo_values(refs: torch.Tensor, keys: list[str], observed: list[tuple[int, str, float]], step: int) -> torch.Tensor:
-    """SPO's tracker mean for each prompt: started from the reference rewards, updated along the run."""
-    from _peers import SPO_DISCOUNT
-
-    from trl_basis.advantages.peers import spo_tracker_init
-
-    counts = replay_counts(keys, observed, step, torch.stack(spo_tracker_init(refs), dim=1), SPO_DISCOUNT)
-    return counts[:, 0] / counts.sum(dim=1)
-
-
-def history_counts(keys: list[str], observed: list[tuple[int, str, float]], step: int) -> torch.Tensor:
-    """basis_history's counts (from zero, the trainer's default discount)."""
-    from trl_basis import BASISConfig
-
-    discount = BASISConfig.__dataclass_fields__["basis_history_discount"].default
-    return replay_counts(keys, observed, step, torch.zeros(len(keys), 2, dtype=torch.float64), discount)
-
-
-def window_rows(
-    keys: list[str], observed: list[tuple[int, str, float]], step: int, start: list[list[float]], window: int
-) -> list[list[float]]:
-    """Each prompt's rolling window at `step` (§1f): `start` plus the rewards the run observed before `step`."""
-    from trl_basis.advantages import rolling_row
-
-    return replay(keys, observed, step, start, lambda row, r: rolling_row(row, r, window))
-
-
-def window_table(rows: list[list[float]], min_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(P, G) values of the rows (NaN for rows with fewer than `min_samples` rewards) and the (P,) usable mask."""
-    from trl_basis.advantages import beta_grid, reference_values, usable_rows
-
-    usable = usable_rows(rows, min_samples)
-    width = max([len(r) for r in rows] + [1])
-    padded = [r + [math.nan] * (width - len(r)) if ok else [math.nan] * width for r, ok in zip(rows, usable)]
-    return reference_values(torch.tensor(padded, dtype=torch.float64), beta_grid()), torch.tensor(usable)
-
-
-# ----------------------------------------------------------------------------------------------- estimation
-def evaluate_batches(
-    rewards: torch.Tensor,
-    refs: torch.Tensor,
-    batch_indices: list[torch.Tensor],
-    seed: int,
-    spo: torch.Tensor,
-    history: torch.Tensor,
-    windows: dict[str, tuple[torch.Tensor, torch.Tensor]],
-) -> dict[str, object]:
-    """Squared errors of every estimator on the same batches; `rewards` (P, M), `refs` (P, N), `spo` (P,), the
-    history counts `history` (P, 2), and `windows`: the (P, G) value table and (P,) usable mask of the rolling and
-    online rows."""
-    from trl_basis.advantages import (
-        beta_grid,
-        blend_with_history,
-        calibrate_beta,
-        reference_values,
-        with_batch_fallback,
-    )
-
-    betas = beta_grid()
-    table = reference_values(refs, betas)  # (P, G)
-    gen = torch.Generator().manual_seed(seed)
-    num_draws = 1 + max(GROUP_SIZES)
-    per_batch: dict[str, list[float]] = {key: [] for key, _ in ESTIMATORS}
-    beta_normal, beta_exact, active = [], [], []
-    for idx in batch_indices:
-        size = idx.numel()
-        order = torch.rand(size, rewards.shape[1], generator=gen).argsort(dim=1)
-        draws = rewards[idx].gather(1, order)  # each prompt's samples in a random order
-        r, groups, rest = draws[:, 0], draws[:, 1:num_draws], draws[:, num_draws:]
-        truth = rest.mean(dim=1)
-        noise = rest.var(dim=1) / rest.shape[1]  # unbiased estimate of Var(truth)
-        values = table[idx]
-        estimates = {"loo": (r.sum() - r) / (size - 1), "spo": spo[idx]}
-        for g in GROUP_SIZES:
-            estimates[f"group{g}"] = groups[:, :g].mean(dim=1)
-        for exact in (False, True):
-            for fallback in FALLBACKS:
-                cal = calibrate_beta(r, values, betas, fallback=fallback, exact=exact)
-                estimates[f"refined_{fallback}" + ("_exact" if exact else "")] = cal.baseline
-                if fallback == "zero" and not exact:
-                    estimates["initial"] = values[torch.arange(size), cal.index].clamp(0.0, 1.0)
-                    counts = history[idx]
-                    estimates["refined_history"] = blend_with_history(
-                        cal.baseline, counts[:, 0], counts[:, 1], float(refs.shape[1])
-                    )
-                    beta_normal.append(cal.beta.item())
-                    active.append(cal.num_active / size)
-                if fallback == "zero" and exact:
-                    beta_exact.append(cal.beta.mean().item())
-        for key, (window_values, usable) in windows.items():  # §1f, with their default fallback "initial"
-            cal = calibrate_beta(r, window_values[idx], betas, fallback="initial")
-            estimates[key] = with_batch_fallback(cal.baseline, r, usable[idx])
-        for key, est in estimates.items():
-            per_batch[key].append(((est - truth).square() - noise).mean().item())
-    mse = {key: sum(v) / len(v) for key, v in per_batch.items()}
-    diff = torch.tensor(per_batch["refined_zero"]) - torch.tensor(per_batch["group8"])
-    diff_se = (diff.std() / math.sqrt(len(diff))).item() if len(diff) > 1 else float("nan")
-    return {
-        "mse": mse,
-        "delta_g8": diff.mean().item(),
-        "delta_g8_se": diff_se,
-        "beta": sum(beta_normal) / len(beta_normal),
-        "beta_exact": sum(beta_exact) / len(beta_exact),
-        "active": sum(active) / len(active),
-    }
 
 
 def drift_diagnostics(means: dict[int, torch.Tensor], noise: dict[int, torch.Tensor], step: int) -> dict[str, float]:
@@ -320,9 +158,9 @@ def drift_diagnostics(means: dict[int, torch.Tensor], noise: dict[int, torch.Ten
 # ----------------------------------------------------------------------------------------------- report
 def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: dict) -> str:
     steps = sorted(results)
-    table1 = markdown_table(
+    table1 = harness.markdown_table(
         ["estimator"] + [f"MSE, step {s}" for s in steps],
-        [[LABELS[key]] + [results[s]["mse"][key] for s in steps] for key, _ in ESTIMATORS],
+        [[label] + [results[s]["mse"][key] for s in steps] for key, label, _ in ESTIMATORS],
     )
 
     def reduction(s: int, key: str) -> str:
@@ -334,52 +172,16 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
         res = results[s]
         near = train_betas[max(0, s - 5) : s] if s > 0 else []
         rows.append(
-            [
-                s,
-                res["pass_rate"],
-                res["drift"],
-                res["floor"],
-                res["beta"],
-                res["beta_exact"],
-                sum(near) / len(near) if near else "-",
-                res["active"],
-                reduction(s, "initial"),
-                reduction(s, "refined_zero"),
-                reduction(s, "refined_initial"),
-                reduction(s, "refined_zero_exact"),
-                reduction(s, "refined_initial_exact"),
-                reduction(s, "spo"),
-                reduction(s, "refined_history"),
-                reduction(s, "rolling"),
-                reduction(s, "online"),
-                f"{res['delta_g8']:+.4f} ± {2 * res['delta_g8_se']:.4f}",
-                "yes" if res["mse"]["refined_zero"] < res["mse"]["group8"] else "no",
-            ]
+            [s, res["pass_rate"], res["drift"], res["floor"], res["beta"], res["beta_exact"]]
+            + [sum(near) / len(near) if near else "-", res["active"]]
+            + [reduction(s, key) for key, _ in REDUCTIONS]
+            + [f"{res['delta_g8']:+.4f} ± {2 * res['delta_g8_se']:.4f}"]
+            + ["yes" if res["mse"]["refined_zero"] < res["mse"]["group8"] else "no"]
         )
-    table2 = markdown_table(
-        [
-            "step",
-            "mean reward",
-            "value drift since step 0",
-            "one-factor floor",
-            "mean beta_t",
-            "mean beta_t (exact)",
-            "train beta_t (last 5 steps)",
-            "active fraction",
-            "initial vs R++",
-            "refined zero vs R++",
-            "refined initial vs R++",
-            "refined zero exact vs R++",
-            "refined initial exact vs R++",
-            "SPO tracker vs R++",
-            "refined + history vs R++",
-            "rolling vs R++",
-            "online vs R++",
-            "Delta vs G=8 (±2SE)",
-            "refined zero < G=8",
-        ],
-        rows,
-    )
+    headers = ["step", "mean reward", "value drift since step 0", "one-factor floor", "mean beta_t"]
+    headers += ["mean beta_t (exact)", "train beta_t (last 5 steps)", "active fraction"]
+    headers += [f"{label} vs R++" for _, label in REDUCTIONS] + ["Delta vs G=8 (±2SE)", "refined zero < G=8"]
+    table2 = harness.markdown_table(headers, rows)
     setup = (
         f"Tiny world {cfg['world']!r}; BASIS trained {cfg['steps']} steps x {cfg['batch_size']} prompts x 1 "
         f"completion, lr {LEARNING_RATE:g} constant, seed {meta['seed']}. {meta['kept']} of {cfg['num_train']} training prompts "
@@ -387,8 +189,9 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
         f"{cfg['prompts']} of them, M = {cfg['samples']} samples per prompt and checkpoint (1 rollout + "
         f"{max(GROUP_SIZES)} group samples + {cfg['samples'] - 1 - max(GROUP_SIZES)} for the true value), "
         f"{cfg['batches']} batches of B = {cfg['batch_size']}. MSE is noise-corrected (see the script's docstring). "
-        f"Run time {meta['seconds'] / 60:.1f} min (training {meta['train_seconds'] / 60:.1f} min, sampling "
-        f"{meta['sample_seconds'] / 60:.1f} min) with {meta['threads']} torch thread(s)."
+        f"Run time {meta['seconds'] / 60:.1f} min wall, {meta['cpu_seconds'] / 60:.1f} min CPU (training, offline stage "
+        f"included, {meta['train_seconds'] / 60:.1f} min wall / {meta['train_cpu_seconds'] / 60:.1f} min CPU; sampling "
+        f"{meta['sample_seconds'] / 60:.1f} min wall) with {meta['threads']} torch thread(s)."
     )
     later = [s for s in steps if s > 0] or steps
     mean_red = sum(
@@ -429,31 +232,12 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
     )
 
 
-def plot(results: dict[int, dict], train_betas: list[float], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot(results: dict[int, dict], train_betas: list[float], path: str) -> None:
+    plt = harness.pyplot()
     steps = sorted(results)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [3, 2]})
-    styles = {
-        "spo": "C6-*",
-        "refined_history": "C9-P",
-        "loo": "k-o",
-        "group2": "C0:s",
-        "group4": "C0--s",
-        "group8": "C0-s",
-        "initial": "C2-.^",
-        "refined_zero": "C3-D",
-        "refined_initial": "C1--v",
-        "refined_zero_exact": "C4:x",
-        "refined_initial_exact": "C5-.+",
-        "rolling": "C8-h",
-        "online": "C7--d",
-    }
-    for key, label in ESTIMATORS:
-        ax.plot(steps, [results[s]["mse"][key] for s in steps], styles[key], label=label)
+    for key, label, style in ESTIMATORS:
+        ax.plot(steps, [results[s]["mse"][key] for s in steps], style, label=label)
     ax.set_xlabel("training step (BASIS checkpoint)")
     ax.set_ylabel("MSE against the true value")
     ax.set_yscale("log")
@@ -481,50 +265,34 @@ def plot(results: dict[int, dict], train_betas: list[float], path: Path) -> None
 
 
 # ----------------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> dict[int, dict]:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny settings for CI; writes nothing")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num-train", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--checkpoints", type=lambda s: [int(x) for x in s.split(",")], default=[0, 50, 100, 200])
-    parser.add_argument("--prompts", type=int, default=256)
-    parser.add_argument("--samples", type=int, default=144)
-    parser.add_argument("--batches", type=int, default=400)
-    parser.add_argument("--batch-size", type=int, default=64)
-    add_world_argument(parser)
-    args = parser.parse_args(argv)
-    set_threads(args.threads)
-    cfg = settings(args)
-    if cfg["samples"] < 1 + max(GROUP_SIZES) + 2:
-        raise SystemExit(f"--samples must be >= {3 + max(GROUP_SIZES)}")
-    start = time.perf_counter()
+def parse(argv: list[str] | None):
+    parser = harness.benchmark_parser(__doc__)
+    parser.add_argument("--seed", type=int, default=0, help="every seed of the run derives from it")
+    parser.add_argument("--num-train", type=int, default=None, help="training prompts (full: 1000)")
+    parser.add_argument("--steps", type=int, default=None, help="BASIS training steps (full: 200)")
+    parser.add_argument(
+        "--checkpoints", type=lambda s: [int(x) for x in s.split(",")], default=None, help="full: 0,50,100,200"
+    )
+    parser.add_argument("--prompts", type=int, default=None, help="P (full: 256)")
+    parser.add_argument("--samples", type=int, default=None, help="M per prompt and checkpoint (full: 144)")
+    parser.add_argument("--batches", type=int, default=None, help="full: 400")
+    parser.add_argument("--batch-size", type=int, default=None, help="B (full: 64)")
+    opts = harness.resolve(parser.parse_args(argv), FULL, QUICK)
+    if opts.samples < 1 + max(GROUP_SIZES) + 2:
+        parser.error(f"--samples must be >= {3 + max(GROUP_SIZES)}")
+    return opts
 
+
+def sample_checkpoints(snapshots, prompts, cfg: dict, seed: int) -> dict[int, torch.Tensor]:
+    """M rewards of every prompt at every checkpoint (P, M), sampling seed `seed + step`."""
     from trl_basis.evaluation import sample_rewards
     from trl_basis.tasks import arithmetic_reward
 
-    with tempfile.TemporaryDirectory() as workdir:
-        snapshots, kept, train_betas, observed = train_and_snapshot(cfg, args.seed, workdir)
-    train_seconds = time.perf_counter() - start
-    if len(kept) < cfg["prompts"]:
-        raise SystemExit(f"only {len(kept)} prompts kept by the filter; need --prompts {cfg['prompts']}")
-    pick = torch.randperm(len(kept), generator=torch.Generator().manual_seed(args.seed))[: cfg["prompts"]]
-    prompts = kept.select(pick.tolist())
-    refs = torch.tensor(prompts["reference_rewards"], dtype=torch.float64)
-    keys = [prompt_key(p) for p in prompts["prompt"]]
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    batch_indices = [torch.randperm(cfg["prompts"], generator=gen)[: cfg["batch_size"]] for _ in range(cfg["batches"])]
-
-    model, tokenizer = load_tiny(world=args.world)
-    results: dict[int, dict] = {}
-    means: dict[int, torch.Tensor] = {}  # per-prompt mean reward of the M samples at each checkpoint
-    noise: dict[int, torch.Tensor] = {}  # its sampling variance (unbiased estimate)
-    sample_seconds = 0.0
+    model, tokenizer = load_tiny(world=cfg["world"])
+    rewards = {}
     for step in sorted(snapshots):
         model.load_state_dict(snapshots[step])
-        t0 = time.perf_counter()
-        rewards = sample_rewards(
+        rewards[step] = sample_rewards(
             model,
             tokenizer,
             prompts,
@@ -532,52 +300,75 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
             cfg["samples"],
             max_new_tokens=CPU_TRAINING["max_completion_length"],
             batch_size=cfg["samples"] * 16,
-            seed=args.seed + step,
+            seed=seed + step,
             progress=False,
         )
-        sample_seconds += time.perf_counter() - t0
-        if torch.isnan(rewards).any():
+        if torch.isnan(rewards[step]).any():
             raise RuntimeError("arithmetic_reward returned None")
-        res = evaluate_batches(
-            rewards,
-            refs,
-            batch_indices,
-            seed=args.seed + 2,
-            spo=spo_values(refs, keys, observed, step),
-            history=history_counts(keys, observed, step),
-            windows={
-                "rolling": window_table(window_rows(keys, observed, step, refs.tolist(), refs.shape[1]), 2),
-                "online": window_table(window_rows(keys, observed, step, [[] for _ in keys], refs.shape[1]), 2),
-            },
-        )
-        res["pass_rate"] = rewards.mean().item()
-        means[step], noise[step] = rewards.mean(dim=1), rewards.var(dim=1) / rewards.shape[1]
-        res.update(drift_diagnostics(means, noise, step))
-        results[step] = res
-        print(
-            f"step {step}: mean reward {res['pass_rate']:.3f}, beta_t {res['beta']:.3f}, "
-            + ", ".join(f"{k} {v:.4f}" for k, v in res["mse"].items()),
-            flush=True,
-        )
+    return rewards
+
+
+def main(argv: list[str] | None = None) -> dict[int, dict]:
+    opts = parse(argv)
+    cfg = {key: getattr(opts, key) for key in FULL} | {"world": opts.world}
+    with harness.timed() as total:
+        with harness.timed() as training, tempfile.TemporaryDirectory() as workdir:
+            snapshots, kept, train_betas, observed = train_and_snapshot(cfg, opts.seed, workdir)
+        if len(kept) < cfg["prompts"]:
+            raise SystemExit(f"only {len(kept)} prompts kept by the filter; need --prompts {cfg['prompts']}")
+        pick = torch.randperm(len(kept), generator=torch.Generator().manual_seed(opts.seed))[: cfg["prompts"]]
+        prompts = kept.select(pick.tolist())
+        refs = torch.tensor(prompts["reference_rewards"], dtype=torch.float64)
+        keys = [prompt_key(p) for p in prompts["prompt"]]
+        gen = torch.Generator().manual_seed(opts.seed + 1)
+        batch_indices = [
+            torch.randperm(cfg["prompts"], generator=gen)[: cfg["batch_size"]] for _ in range(cfg["batches"])
+        ]
+        with harness.timed() as sampling:
+            sampled = sample_checkpoints(snapshots, prompts, cfg, opts.seed)
+        results: dict[int, dict] = {}
+        means: dict[int, torch.Tensor] = {}  # per-prompt mean reward of the M samples at each checkpoint
+        noise: dict[int, torch.Tensor] = {}  # its sampling variance (unbiased estimate)
+        for step, rewards in sampled.items():
+            res = evaluate_batches(
+                rewards,
+                refs,
+                batch_indices,
+                seed=opts.seed + 2,
+                spo=spo_values(refs, keys, observed, step),
+                history=history_counts(keys, observed, step),
+                windows={
+                    "rolling": window_table(window_rows(keys, observed, step, refs.tolist(), refs.shape[1]), 2),
+                    "online": window_table(window_rows(keys, observed, step, [[] for _ in keys], refs.shape[1]), 2),
+                },
+            )
+            res["pass_rate"] = rewards.mean().item()
+            means[step], noise[step] = rewards.mean(dim=1), rewards.var(dim=1) / rewards.shape[1]
+            res.update(drift_diagnostics(means, noise, step))
+            results[step] = res
+            print(
+                f"step {step}: mean reward {res['pass_rate']:.3f}, beta_t {res['beta']:.3f}, "
+                + ", ".join(f"{k} {v:.4f}" for k, v in res["mse"].items()),
+                flush=True,
+            )
     meta = dict(
-        seed=args.seed,
+        seed=opts.seed,
         kept=len(kept),
-        seconds=time.perf_counter() - start,
-        train_seconds=train_seconds,
-        sample_seconds=sample_seconds,
+        seconds=total["wall"],
+        cpu_seconds=total["cpu"],
+        train_seconds=training["wall"],
+        train_cpu_seconds=training["cpu"],
+        sample_seconds=sampling["wall"],
         threads=torch.get_num_threads(),
     )
+    name = harness.results_name("value_mse", opts.world)
+    title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {opts.world!r}"
     body = report(results, train_betas, cfg, meta)
-    command = "python benchmarks/value_mse.py" + (" --quick" if args.quick else "") + f" --world {args.world}"
-    name = results_name("value_mse", args.world)
-    title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {args.world!r}"
-    write_results(name, title, command, body, quick=args.quick)
-    if args.quick:
-        png = Path(tempfile.mkdtemp(prefix="value_mse_")) / "value_mse.png"
-    else:
-        png = RESULTS_DIR / f"{name}.png"
-    plot(results, train_betas, png)
-    print(f"plot: {png}")
+    harness.write_results(name, title, harness.command_line("value_mse.py", argv), body, write=harness.writes(opts))
+    # A run that writes no results still draws its plot, into a temporary folder (the smoke test covers it).
+    scratch = None if harness.writes(opts) else Path(tempfile.mkdtemp(prefix="value_mse_")) / "value_mse"
+    prefix = harness.plot_prefix(opts, name, fallback=scratch)
+    harness.write_plots(prefix, {".png": lambda path: plot(results, train_betas, path)})
     return results
 
 
