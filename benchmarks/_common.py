@@ -55,14 +55,24 @@ def load_tiny(path: str | None = None, world: str | None = None):
     return model, tokenizer
 
 
-def held_out_accuracy(model, tokenizer, dataset, reward, num_samples: int = 4, seed: int = 0) -> float:
-    """Mean sampled reward (temperature 1) over `num_samples` completions per held-out prompt."""
-    from trl_basis.evaluation import sample_rewards
+def scorer(model, tokenizer, reward, **sampling):
+    """A `GRPOTrainer` that samples and scores `model` like the benchmarks' training runs (temperature 1, 8 tokens),
+    for evaluating a model outside a run: every benchmark samples through the library's one path
+    (`trl_basis.evaluation.sample_rewards`, TRL's per-batch generation)."""
+    from trl_basis.evaluation import scoring_trainer
 
-    rewards = sample_rewards(
-        model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, progress=False
+    settings = {k: v for k, v in CPU_TRAINING.items() if k not in ("logging_steps", "disable_tqdm")}
+    return scoring_trainer(
+        model, reward, processing_class=tokenizer, output_dir="/tmp/trl_basis_scorer", **settings, **sampling
     )
-    return rewards.nanmean().item()
+
+
+def held_out_accuracy(trainer, dataset, reward, num_samples: int = 4, seed: int = 0) -> float:
+    """Mean sampled reward over `num_samples` completions per held-out prompt, sampled by `trainer` (a training run's
+    own, or `scorer`'s) through `trl_basis.evaluation.held_out_accuracy`."""
+    from trl_basis.evaluation import held_out_accuracy as evaluate
+
+    return evaluate(trainer, dataset, reward, num_samples=num_samples, seed=seed)["accuracy"]
 
 
 def sample_groups_with_logprobs(model, tokenizer, examples, reward, group_size: int, max_new_tokens: int):

@@ -7,14 +7,26 @@ and its plot, and turns its results into JSON and back (`--dump` / `--merge`).
 from __future__ import annotations
 
 import statistics
+from types import SimpleNamespace
 
 import _harness as harness
 import torch
 from _common import fresh_copy, sample_groups_with_logprobs
 
-from trl_basis.advantages import GROUP_ESTIMATORS
+from trl_basis.advantages import ESTIMATORS, EstimatorBatch, estimator_names
 
-VARIANCE_ESTIMATORS = tuple(GROUP_ESTIMATORS)  # every registered group estimator, the built-ins first
+#: Every registered group estimator, the built-ins first, except `rloo`: it is L2O at K = 1, whatever K the table
+#: compares (GRPO stays in, once, as the pass@1 baseline).
+VARIANCE_ESTIMATORS = tuple(name for name in estimator_names(group=True) if name != "rloo")
+
+
+def library_advantages(name: str, rewards: torch.Tensor, k: int) -> torch.Tensor:
+    """Library-scale advantages (groups, B) of a registered group estimator: its trainer-scale output / B, unscaled."""
+    groups, size = rewards.shape
+    args = SimpleNamespace(max_k=k, max_k_final=None, scale_rewards="none")
+    batch = EstimatorBatch(rewards.reshape(-1, 1), group_size=size)
+    advantages, _ = ESTIMATORS[name].fn(rewards.reshape(-1), batch, {}, args)
+    return advantages.view(groups, size) / size
 
 
 def gradient_variance(model, tokenizer, train, reward, ks, opts, seed: int) -> dict:
@@ -26,8 +38,6 @@ def gradient_variance(model, tokenizer, train, reward, ks, opts, seed: int) -> d
     its own noise level sqrt(tr Cov(g - g_L2O) / R): about 1 when both have the same expectation) and `cos_l2o`.
     GRPO does not depend on K: it is computed once per batch and compared with L2O at every K.
     """
-    from trl_basis.advantages import get_group_estimator
-
     model = fresh_copy(model)  # eval mode: no dropout; gradients still flow
     params = [p for p in model.parameters() if p.requires_grad]
     size = sum(p.numel() for p in params)
@@ -44,8 +54,7 @@ def gradient_variance(model, tokenizer, train, reward, ks, opts, seed: int) -> d
         pass_rates.append(rewards.mean().item())
         l2o_flat = {}
         for j, (name, k) in enumerate(keys):
-            # Library-scale advantages (groups, B) of one registered estimator (`GROUP_ESTIMATORS`).
-            adv = get_group_estimator(name)(rewards, k if k is not None else 1).to(logps.dtype)
+            adv = library_advantages(name, rewards, k if k is not None else 1).to(logps.dtype)
             objective = (adv * logps).sum() / opts.prompts
             grads = torch.autograd.grad(objective, params, retain_graph=j < len(keys) - 1)
             flat = torch.cat([g.reshape(-1) for g in grads]).double()

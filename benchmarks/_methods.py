@@ -1,13 +1,15 @@
 """Which trainer a benchmark method name means: the one place that builds trainers by name.
 
 Names read "<estimator>@<completions per prompt>[ N=<reference samples>]": `BASIS@1`, `BASIS+roll@1 N=4`,
-`GRPO@8`, `RLOO@8`, `REINFORCE++@1`, `SPO@1`. The single-rollout peers (REINFORCE++, SPO) come from `_peers.py`;
-only this module imports it, so moving them to the package's estimator registry changes this file alone.
+`GRPO@8`, `RLOO@8`, `REINFORCE++@1`, `SPO@1`. Every estimator is the package's, trained by its registry name
+(`trl_basis.advantages.ESTIMATORS`): `reinforce_pp` and `spo` in BASISTrainer, `rloo` in MaxPOTrainer.
 """
 
 from __future__ import annotations
 
-from _peers import SPO_DISCOUNT, reinforce_pp_trainer_class, rloo_config_kwargs, spo_trainer_class
+#: SPO's forgetting factor (`BASISConfig.spo_discount`). The paper adapts it to the KL divergence since a prompt was
+#: last seen; we keep it constant (per-prompt KL tracking would need the old policy's log-probabilities).
+SPO_DISCOUNT = 0.9
 
 __all__ = ["BASIS_VARIANTS", "SPO_DISCOUNT", "basis_variant", "group_size", "make_trainer"]
 
@@ -46,23 +48,24 @@ def make_trainer(method: str, world, common: dict, reference_samples: int = 8):
         values, samples = variant or ("reference", reference_samples)
         args = BASISConfig(
             **common,
+            advantage_estimator="spo" if method == "SPO@1" else "basis",
+            spo_discount=SPO_DISCOUNT,
             basis_values=values,
             num_reference_samples=samples,
             reference_cache_dir=None,  # the offline stage really runs, and is timed (SPO starts its tracker from it)
             reference_batch_size=64,
         )
-        cls = spo_trainer_class() if method == "SPO@1" else BASISTrainer
-        trainer = cls(path, [reward], args=args, train_dataset=train)
+        trainer = BASISTrainer(path, [reward], args=args, train_dataset=train)
         # The offline stage runs at the start of train(); run it here so that it is timed as construction.
         trainer.prepare_reference_rewards()
         return trainer, 0 if values == "online" else samples * len(train)
     if method == "REINFORCE++@1":
-        args = BASISConfig(**common, num_reference_samples=0)  # a BASISConfig only for num_generations=1
-        return reinforce_pp_trainer_class()(path, [reward], args=args, train_dataset=train), 0
+        args = BASISConfig(**common, advantage_estimator="reinforce_pp", num_reference_samples=0)
+        return BASISTrainer(path, [reward], args=args, train_dataset=train), 0
     if method.startswith("GRPO@"):
         args = GRPOConfig(**common, num_generations=group_size(method))
         return GRPOTrainer(path, [reward], args=args, train_dataset=train), 0
     if method.startswith("RLOO@"):
-        args = MaxPOConfig(**common, num_generations=group_size(method), **rloo_config_kwargs())
+        args = MaxPOConfig(**common, num_generations=group_size(method), advantage_estimator="rloo")
         return MaxPOTrainer(path, [reward], args=args, train_dataset=train), 0
     raise ValueError(f"unknown method {method!r}")

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import _harness as harness
 import torch
-from _common import load_tiny, tiny_world
+from _common import load_tiny, scorer, tiny_world
 
 BATCH_SIZES = (4, 8, 16, 32, 64, 128, 256)
 FULL = dict(num_train=1000, prompts=256, samples=40, batches=300)
@@ -36,7 +36,9 @@ def sample(model_path: str | None, world: str, dataset, reward, num_samples: int
     from trl_basis.evaluation import sample_rewards
 
     model, tokenizer = load_tiny(model_path, world=world)
-    return sample_rewards(model, tokenizer, dataset, reward, num_samples, max_new_tokens=8, seed=seed, batch_size=128)
+    return sample_rewards(
+        scorer(model, tokenizer, reward), dataset, num_samples, prompts_per_call=max(1, 128 // num_samples), seed=seed
+    )
 
 
 def batch_mse(rewards: torch.Tensor, refs: torch.Tensor, sizes, num_batches: int, seed: int) -> dict[int, dict]:

@@ -28,7 +28,7 @@ View (a), equal completions per step (64):
 * `SPO@1`         64 prompts x 1, "Single-stream Policy Optimization" (arXiv 2509.13232): a persistent Beta tracker
                   per prompt started from the SAME offline samples as BASIS (its offline stage is timed and counted
                   the same way, and it trains on the same kept prompts), baseline = the tracker's mean read before
-                  the update, global (A - mean) / std normalisation. The discount is CONSTANT (`_peers.SPO_DISCOUNT`)
+                  the update, global (A - mean) / std normalisation. The discount is CONSTANT (`_methods.SPO_DISCOUNT`)
                   instead of the paper's KL-adaptive one (`trl_basis.advantages.spo_advantages`).
 * `BASIS+hist@1`, `BASIS+roll@1`, `BASIS+online@1`   `BASISTrainer` with `basis_values` = `history` (§1e),
                   `rolling` or `online` (§1f), all beyond the paper. `online` has no offline stage (0 offline
@@ -61,7 +61,7 @@ import statistics
 import warnings
 
 import _harness as harness
-from _common import CPU_TRAINING, held_out_accuracy, load_tiny, tiny_world
+from _common import CPU_TRAINING, held_out_accuracy, load_tiny, scorer, tiny_world
 from _methods import SPO_DISCOUNT, group_size, make_trainer
 
 warnings.filterwarnings("ignore")
@@ -103,7 +103,6 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
     from transformers import PrinterCallback
 
     _, _, test, reward = world
-    _, tokenizer = opts.tokenizer_pair
     per_step = completions_per_step(method, opts.batch)
     tag = method.replace("@", "_").replace("+", "p").replace(" ", "_")
     common = dict(
@@ -125,10 +124,8 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         wall, cpu = clock.elapsed()
         with clock.paused():  # evaluation time is excluded from the time axis
             if accuracy is None:
-                with harness.rng_preserved():
-                    accuracy = held_out_accuracy(
-                        model, tokenizer, test, reward, num_samples=opts.eval_samples, seed=opts.eval_seed
-                    )
+                # The run's own trainer samples (its sampler, TRL's path); every random stream is restored after.
+                accuracy = held_out_accuracy(trainer, test, reward, num_samples=opts.eval_samples, seed=opts.eval_seed)
             points.append(
                 dict(step=step, wall=wall, cpu=cpu, completions=offline + step * per_step, accuracy=accuracy)
             )
@@ -342,12 +339,10 @@ def main(argv: list[str] | None = None) -> int:
     opts = parse(argv)
     world = tiny_world(opts.train_prompts, opts.eval_prompts, seed=0, world=opts.world, difficulties=opts.difficulties)
     model0, tokenizer = load_tiny(world=opts.world)
-    opts.tokenizer_pair = (model0, tokenizer)
     with harness.timed() as total:
-        with harness.rng_preserved():
-            initial_accuracy = held_out_accuracy(
-                model0, tokenizer, world[2], world[3], num_samples=opts.eval_samples, seed=opts.eval_seed
-            )
+        initial_accuracy = held_out_accuracy(
+            scorer(model0, tokenizer, world[3]), world[2], world[3], num_samples=opts.eval_samples, seed=opts.eval_seed
+        )
         print(f"initial held-out accuracy: {initial_accuracy:.4f}", flush=True)
         runs = harness.seed_major(
             opts.seeds,

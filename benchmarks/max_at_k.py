@@ -24,7 +24,7 @@
 
 (b) pass@k curves. MaxPOTrainer with 64 completions per step for every run: `l2o` (MaxPO) at K = 4 (8 prompts x
     B = 8) and at K = 8 (4 prompts x B = 16), `pkpo_loo` (PKPO) at K = 4 (8 x 8) and `grpo` (group-mean baseline,
-    8 x 8); advantage_scaling "none" (the default); the same number of optimizer steps (300), learning rate (5e-5,
+    8 x 8); scale_rewards "none" (MaxPO's default); the same number of optimizer steps (300), learning rate (5e-5,
     constant, as in learning_efficiency.py) and train set (1000 prompts of the default task, level 3).
     Then pass@k for k = 1..16 from 16 samples per held-out prompt (`evaluate_pass_at_k`, 200 test prompts,
     evaluation seed 1234), for each trained model and the base model. Seeds 0 1 2, run seed-major (seed 0: all
@@ -40,7 +40,7 @@ import statistics
 import warnings
 
 import _harness as harness
-from _common import CPU_TRAINING, fresh_copy, load_tiny, tiny_world
+from _common import CPU_TRAINING, fresh_copy, load_tiny, scorer, tiny_world
 from _max_at_k_variance import from_json, gradient_variance, plot_variance, to_json, variance_notes, variance_table
 
 warnings.filterwarnings("ignore")
@@ -118,20 +118,16 @@ def train_estimator(estimator: str, k: int, group: int, seed: int, opts, world):
 
 
 def pass_at_k(model, tokenizer, test, reward, opts) -> dict[int, float]:
+    """pass@k of `model` on the held-out prompts, sampled through the library's one path (`_common.scorer`)."""
     from trl_basis.evaluation import evaluate_pass_at_k
 
-    with harness.rng_preserved():
-        result = evaluate_pass_at_k(
-            model,
-            tokenizer,
-            test,
-            reward,
-            num_samples=opts.eval_samples,
-            max_new_tokens=8,
-            seed=opts.eval_seed,
-            progress=False,
-            batch_size=128,
-        )
+    result = evaluate_pass_at_k(
+        scorer(model, tokenizer, reward),
+        test,
+        num_samples=opts.eval_samples,
+        seed=opts.eval_seed,
+        prompts_per_call=max(1, 128 // opts.eval_samples),
+    )
     return result["pass_at_k"]
 
 
@@ -329,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- (b) {opts.steps} optimizer steps x {opts.train_prompts_per_step * opts.group} completions (B = 8 per "
         f"prompt for K = 4 and GRPO, B = 16 for K = 8; = {opts.steps * opts.train_prompts_per_step * opts.group} "
         "completions per run), "
-        f"lr {opts.lr:g} constant, advantage_scaling 'none', train set {opts.train_size} prompts; pass@k from "
+        f"lr {opts.lr:g} constant, scale_rewards 'none', train set {opts.train_size} prompts; pass@k from "
         f"{opts.eval_samples} samples on {opts.eval_prompts} held-out prompts (evaluation seed {opts.eval_seed})\n"
         "\n## (a) Gradient variance of the max@K estimators (same samples for all)\n\n"
         "Library-scale advantages, g = (1/prompts) Σ A_i ∇log π(y_i|x_i), one g per batch. `tr Cov`: total "

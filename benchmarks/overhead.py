@@ -45,7 +45,7 @@ from pathlib import Path
 
 import _harness as harness
 import torch
-from _common import CPU_TRAINING, load_tiny, tiny_world
+from _common import CPU_TRAINING, load_tiny, scorer, tiny_world
 
 TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
 EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
@@ -148,17 +148,7 @@ def prepare_data(cfg: dict, path: Path) -> int:
 
     _, train, _, reward = tiny_world(num_train=cfg["num_train"], num_test=8, seed=0, world=cfg["world"])
     model, tokenizer = load_tiny(world=cfg["world"])
-    refs = sample_rewards(
-        model,
-        tokenizer,
-        train,
-        reward,
-        8,
-        max_new_tokens=CPU_TRAINING["max_completion_length"],
-        batch_size=512,
-        seed=0,
-        progress=False,
-    )
+    refs = sample_rewards(scorer(model, tokenizer, reward), train, 8, prompts_per_call=64, seed=0)
     keep = [i for i, row in enumerate(refs.tolist()) if max(row) > min(row)]
     if len(keep) < cfg["completions"]:
         raise SystemExit(f"only {len(keep)} prompts kept by the filter; use more --num-train")

@@ -27,7 +27,7 @@ What it does (full settings in brackets; every seed is derived from `--seed`, de
    * BASIS refined b_i(beta_t), fallback zero / initial, normal / exact calibration (`calibrate_beta`, default
      grid of 230 betas on [0.01, 5], epsilon 1e-3);
    * SPO's tracker (arXiv 2509.13232): the Beta tracker of the prompt, started from the same N = 8 reference
-     rewards and updated (constant discount `_peers.SPO_DISCOUNT`) with every reward the BASIS run observed for that
+     rewards and updated (constant discount `_methods.SPO_DISCOUNT`) with every reward the BASIS run observed for that
      prompt before the checkpoint: what an SPO tracker riding along that run would predict;
    * BASIS refined + own history (`basis_history`, ALGORITHMS.md §1e): the refined baseline (fallback zero,
      normal) blended with the discounted counts of the rewards the run observed for the prompt before the
@@ -54,7 +54,7 @@ from pathlib import Path
 
 import _harness as harness
 import torch
-from _common import CPU_TRAINING, load_tiny, tiny_world
+from _common import CPU_TRAINING, load_tiny, scorer, tiny_world
 from _value_estimators import (
     ESTIMATORS,
     GROUP_SIZES,
@@ -134,7 +134,7 @@ def train_and_snapshot(cfg: dict, seed: int, workdir: str):
     missing = wanted - set(snapshots)
     if missing:
         raise RuntimeError(f"no snapshot at steps {sorted(missing)} (trained {trainer.state.global_step} steps)")
-    return snapshots, trainer.train_dataset, list(trainer._estimator_state["beta"]), observed
+    return snapshots, trainer.train_dataset, list(trainer._estimator_state["temperature"]), observed
 
 
 def drift_diagnostics(means: dict[int, torch.Tensor], noise: dict[int, torch.Tensor], step: int) -> dict[str, float]:
@@ -289,20 +289,11 @@ def sample_checkpoints(snapshots, prompts, cfg: dict, seed: int) -> dict[int, to
     from trl_basis.tasks import arithmetic_reward
 
     model, tokenizer = load_tiny(world=cfg["world"])
+    sampler = scorer(model, tokenizer, arithmetic_reward)  # the library's one sampling path, on each checkpoint
     rewards = {}
     for step in sorted(snapshots):
         model.load_state_dict(snapshots[step])
-        rewards[step] = sample_rewards(
-            model,
-            tokenizer,
-            prompts,
-            arithmetic_reward,
-            cfg["samples"],
-            max_new_tokens=CPU_TRAINING["max_completion_length"],
-            batch_size=cfg["samples"] * 16,
-            seed=seed + step,
-            progress=False,
-        )
+        rewards[step] = sample_rewards(sampler, prompts, cfg["samples"], prompts_per_call=16, seed=seed + step)
         if torch.isnan(rewards[step]).any():
             raise RuntimeError("arithmetic_reward returned None")
     return rewards
