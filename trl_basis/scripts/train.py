@@ -1,14 +1,10 @@
 """`trl-basis train`: train BASIS, MaxPO or GRPO and measure held-out accuracy before, during and after.
 
 Shaped like TRL's `trl/scripts/grpo.py`: `make_parser()` builds the `TrlParser` (script arguments, the trainer's
-config class, TRL's `ModelConfig`) and `main(script_args, training_args, model_args)` runs the job. The job writes
-the model, `metrics.json` and `training_curves.png` to `output_dir`. Run it as `trl-basis train` (which adds
-one-line errors and defaults for the built-in task, see `trl_basis.cli`), or directly:
-
-    python -m trl_basis.scripts.train --config examples/tiny_basis.yaml
-
-Library errors are `ValueError`s with a one-line message; Ctrl-C during training saves what was trained, then raises
-`Interrupted`.
+config class, TRL's `ModelConfig`) and `main(script_args, training_args, model_args)` writes the model,
+`metrics.json` and `training_curves.png` to `output_dir`. Run it as `trl-basis train` (one-line errors, defaults for
+the built-in task: `trl_basis.cli`) or as `python -m trl_basis.scripts.train --config examples/tiny_basis.yaml`.
+Ctrl-C during training saves what was trained, then raises `Interrupted`.
 """
 
 from __future__ import annotations
@@ -18,33 +14,29 @@ import sys
 import time
 from typing import Any
 
-from .._cli_input import Interrupted
 from .._io import write_json_atomically
 from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
+from ..cli import Interrupted, trainer_name
 from ..data import default_reward_names, is_builtin_task, load_task
 from ..model_card import held_out_results, write_model_card
 from ..plotting import collect_series, plot_curves
 from ..reward_registry import resolve_reward_funcs
-from ..trainers.registry import trainer_class
-from .arguments import TrainScriptArguments
+from ..trainers.registry import config_class, trainer_class
+from .arguments import TrainScriptArguments, model_init_kwargs
 
 METRICS_FILE = "metrics.json"
 PLOT_FILE = "training_curves.png"
 
-__all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser", "trainer_name"]
+__all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser"]
 
 
-def make_parser(trainer: str = "basis", subparsers=None):
-    """The `TrlParser` of `trl-basis train --trainer <trainer>`: `TrainScriptArguments`, the trainer's config class
-    (from the trainer registry) and TRL's `ModelConfig`."""
+def make_parser(trainer: str = "basis", parser_class=None):
+    """The `TrlParser` (or `parser_class`) of `trl-basis train --trainer <trainer>`: `TrainScriptArguments`, the
+    trainer's config class (from the trainer registry) and TRL's `ModelConfig`."""
     from trl import ModelConfig, TrlParser
 
-    from ..trainers.registry import config_class
-
     types = (TrainScriptArguments, config_class(trainer), ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser("train", help="Train BASIS, MaxPO or GRPO", dataclass_types=types)
-    return TrlParser(types, prog=f"trl-basis train --trainer {trainer}")
+    return (parser_class or TrlParser)(types, prog=f"trl-basis train --trainer {trainer}")
 
 
 def main(script_args: TrainScriptArguments, training_args, model_args, started: float | None = None) -> dict:
@@ -132,21 +124,6 @@ def target_k(trainer, eval_samples: int) -> int | None:
     """The K a trainer optimises pass@K for (MaxPO's K at the end of training), when the evaluation measures it."""
     k = getattr(trainer, "current_k", None)
     return k if isinstance(k, int) and 1 < k <= eval_samples else None
-
-
-def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
-    """`ModelConfig`'s loading options (revision, dtype, attention, quantisation), under the config's own."""
-    from trl import get_quantization_config
-
-    kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=getattr(training_args, "trust_remote_code", None),
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-        quantization_config=get_quantization_config(model_args),
-    )
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return {**kwargs, **(training_args.model_init_kwargs or {})}
 
 
 def build_trainer(name: str, model_args, training_args, train, reward_funcs):
@@ -248,20 +225,6 @@ def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -
     say(f"[trl-basis] card:    {os.path.join(files['model'], 'README.md')}")
     if "plot" in files:
         say(f"[trl-basis] plot:    {files['plot']}")
-
-
-def trainer_name(argv: list[str]) -> str:
-    """The `--trainer` of a command line (else its `--config` YAML's `trainer:`, else "basis"): it picks the parser."""
-    from .._cli_input import explicit_value
-
-    config = {}
-    path = explicit_value("config", argv, {})
-    if path:
-        import yaml
-
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f) or {}
-    return str(explicit_value("trainer", argv, config) or "basis")
 
 
 if __name__ == "__main__":
