@@ -15,6 +15,7 @@ before any model loads; so does a library `ValueError` later on (`TRL_BASIS_TRAC
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -82,15 +83,10 @@ def main(argv: list[str] | None = None) -> int:
         if {"-h", "--help", "--help-all"} & set(rest):
             print(help_for(command, rest))
             return 0
-        args = parse(command, rest)
-        if command == "train":
-            from .scripts import train
-
-            train.main(*args, started=started)
-        else:
-            from .scripts import estimate_references
-
-            estimate_references.main(*args)
+        args = parse(command, rest)  # before the script's import: bad input answers without importing torch
+        # As `trl <command>` does: the command names its script, whose `main` takes the parsed dataclasses.
+        script = importlib.import_module(f".scripts.{command.replace('-', '_')}", __package__)
+        script.main(*args, **({"started": started} if command == "train" else {}))
     except CLIError as err:
         return _fail(str(err))
     except Interrupted as err:
@@ -218,8 +214,6 @@ def build_parser(command: str, trainer: str = "basis"):
 def check_input(command: str, trainer: str, argv: list[str], config: dict, config_path, check_model_path=True) -> None:
     """Names and values of the YAML and the flags (from the spec), the deepspeed extra and an explicit model path:
     without importing torch, transformers or TRL, so that bad input answers in well under 2 s."""
-    import importlib.util
-
     problem = _cli_spec.problem(command, trainer, argv, config, config_path)
     if problem:
         raise CLIError(problem)
@@ -251,7 +245,14 @@ def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda
     explicit = set(config) | {name for name, _ in _cli_spec.flag_values(argv)}
     world, model = explicit_value("world", argv, config), explicit_value("model_name_or_path", argv, config)
     builtin = is_builtin_task(explicit_value("dataset_name", argv, config))
-    defaults: dict[str, Any] = {"report_to": "none", "model_name_or_path": model or _tiny_model(world)}
+    defaults: dict[str, Any] = {"report_to": "none", "model_name_or_path": model}
+    if model is None:
+        from .tasks import tiny_model_path
+
+        try:
+            defaults["model_name_or_path"] = tiny_model_path(world)
+        except FileNotFoundError as err:
+            raise CLIError(f"{err} Or pass --model_name_or_path.") from err
     if builtin:  # the world's levels (DataArguments resolves the same when called directly)
         defaults["task_difficulties"] = list(get_world(world).difficulties)
     if command == "train" and builtin:
@@ -291,20 +292,9 @@ def _deepspeed_without_gpu() -> dict[str, Any]:
     return {"use_cpu": False}
 
 
-def _tiny_model(world: str | None = None) -> str:
-    from .tasks import tiny_model_path
-
-    try:
-        return tiny_model_path(world)
-    except FileNotFoundError as err:
-        raise CLIError(f"{err} Or pass --model_name_or_path.") from err
-
-
 # ---------------------------------------------------------------------------------------------------- after parsing
 def check_run(command: str, script_args, training_args, model_args) -> None:
     """Where the run writes, what it resumes from and what it loads with: checked before anything is sampled."""
-    import importlib.util
-
     if command == "train":
         _check_folder(training_args.output_dir, "output_dir")
         if training_args.max_steps == 0 or training_args.max_steps < -1:

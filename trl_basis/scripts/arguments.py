@@ -16,28 +16,22 @@ from ..trainers.registry import TRAINERS
 
 @dataclass
 class DataArguments(ScriptArguments):
-    """Dataset and reward options of both commands (TRL's `ScriptArguments` gives `dataset_name`, `dataset_config`,
-    the split names and `dataset_streaming`).
+    """Dataset and reward options of both commands, besides TRL's (`dataset_name`, `dataset_config`, the splits).
 
     Parameters:
-        dataset_name (`str` or `None`, *optional*, defaults to `None`):
-            `None` or `"arithmetic"`: the built-in tiny arithmetic task (`trl_basis.tasks`). Otherwise a Hub dataset
-            (e.g. `"openai/gsm8k"` with `dataset_config: main`), a local file or folder (`datasets.load_dataset`), or
-            a folder written by `save_to_disk` (for example by `trl-basis estimate-references`).
-        question_column, answer_column (`str`, *optional*, defaults to `"question"`, `"answer"`):
-            Columns of the question (made a conversational prompt unless there is a `prompt` column) and of the
-            reference answer (passed to the reward functions as `answer`).
-        system_prompt (`str` or `None`), prompt_template (`str`, defaults to `"{question}"`):
-            System message before each question; template of the user message.
+        dataset_name (`str` or `None`, defaults to `None`): `None` or `"arithmetic"`: the built-in tiny arithmetic
+            task (`trl_basis.tasks`). Else a Hub dataset (`"openai/gsm8k"` with `dataset_config: main`), a local file
+            or folder (`datasets.load_dataset`), or a folder from `save_to_disk` (`trl-basis estimate-references`).
+        question_column, answer_column (`str`, default `"question"`, `"answer"`): the question (made a chat prompt
+            unless there is a `prompt` column) and the reference answer (the rewards' `answer`).
+        system_prompt (`str` or `None`), prompt_template (`str`, default `"{question}"`): system and user messages.
         max_train_samples (`int` or `None`): keep only the first N training rows.
-        reward_funcs (`list[str]` or `None`):
-            `arithmetic`, `math_verify` or dotted import paths; `None`: `arithmetic` for the built-in task,
-            `math_verify` otherwise. A single name (a YAML scalar) is a list of one.
-        task_num_train, task_num_test, task_seed (`int`, defaults to `1000`, `200`, `0`): the built-in task's size
-            and seed.
-        world (`str`, *optional*, defaults to `"level3"`):
-            Shipped tiny world of the built-in task (`trl_basis.tasks.WORLDS`): its model (the default model) and its
-            levels (`level3`; `mixed`: levels 3-4, pass rates from near 0 to near 1; `hard`: level 4).
+        reward_funcs (`list[str]` or `None`): `arithmetic`, `math_verify` or dotted import paths (`None`: `arithmetic`
+            for the built-in task, else `math_verify`); a single name (a YAML scalar) is a list of one.
+        task_num_train, task_num_test, task_seed (`int`, default `1000`, `200`, `0`): the built-in task's size, seed.
+        world (`str`, default `"level3"`): shipped tiny world of the built-in task (`trl_basis.tasks.WORLDS`): its
+            model (the default model) and levels (`level3`; `mixed`: levels 3-4, pass rates from near 0 to near 1;
+            `hard`: level 4).
         task_difficulties (`list[int]` or `None`): levels (1-6) of the built-in task; `None`: the world's.
     """
 
@@ -101,19 +95,15 @@ class TrainScriptArguments(DataArguments):
     """Options of `trl-basis train` besides the trainer's config and TRL's `ModelConfig`.
 
     Parameters:
-        trainer (`str`, *optional*, defaults to `"basis"`):
-            `basis` (BASISTrainer), `maxpo` (MaxPOTrainer) or `grpo` (TRL's GRPOTrainer, for comparison). Picks the
+        trainer (`str`, default `"basis"`): `basis`, `maxpo` or `grpo` (TRL's GRPOTrainer, for comparison). Picks the
             config class, hence which options exist.
-        eval_prompts (`int`, *optional*, defaults to `200`):
-            Held-out prompts scored before, during and after training (`0` turns the evaluation off).
-        eval_samples (`int`, *optional*, defaults to `8`):
-            Completions per held-out prompt; accuracy is their mean reward (pass@1), pass@k is reported up to it.
-        eval_points (`int`, *optional*, defaults to `4`): evaluations during training, besides before and after.
-        eval_batch_size (`int`, *optional*, defaults to `256`): completions per `generate` call in the evaluation.
-        plot (`bool`, *optional*, defaults to `True`): draw `training_curves.png` in the output directory.
-        overwrite_output_dir (`bool`, *optional*, defaults to `False`):
-            Train even when `output_dir` holds a model, `metrics.json` or checkpoints, replacing them. Without it
-            such a folder is refused (unless resuming from it), so that a run never silently replaces another's.
+        eval_prompts, eval_samples (`int`, default `200`, `8`): held-out prompts scored before, during and after
+            training (`0`: no evaluation), and completions per prompt (accuracy is pass@1; pass@k up to this k).
+        eval_points, eval_batch_size (`int`, default `4`, `256`): evaluations during training; completions per
+            `generate` call.
+        plot (`bool`, default `True`): draw `training_curves.png` in the output directory.
+        overwrite_output_dir (`bool`, default `False`): train even when `output_dir` holds a model, `metrics.json` or
+            checkpoints, replacing them; else such a folder is refused (unless resuming from it).
     """
 
     trainer: str = field(
@@ -148,9 +138,8 @@ class ReferenceScriptArguments(DataArguments):
     """Options of `trl-basis estimate-references` besides `BASISConfig` and TRL's `ModelConfig`.
 
     Parameters:
-        save_path (`str`, *optional*, defaults to `"outputs/reference_rewards"`):
-            Folder for the dataset with the reference-reward column (`save_to_disk`: the training split and, when
-            the source has one, the held-out split). Train on it with `trl-basis train --dataset_name <save_path>`.
+        save_path (`str`, default `"outputs/reference_rewards"`): folder for the dataset with the reference-reward
+            column (`save_to_disk`; train on it with `trl-basis train --dataset_name <save_path>`).
     """
 
     save_path: str = field(
