@@ -175,12 +175,8 @@ def _normalized(argv: list[str]) -> list[str]:
 
 def explicit_value(name: str, argv: list[str], config: dict[str, Any]):
     """The value of `--name` (or `--na-me`) on the command line (last one wins), else the YAML's, else None."""
-    value = config.get(name)
-    for i, arg in enumerate(argv):
-        flag, eq, inline = arg.partition("=")
-        if flag in (f"--{name}", f"--{name.replace('_', '-')}"):
-            value = inline if eq else argv[i + 1] if i + 1 < len(argv) else value
-    return value
+    values = [value for flag, value in _cli_spec.flag_values(argv) if flag == name]
+    return values[-1] if values else config.get(name)
 
 
 def trainer_name(argv: list[str], config: dict[str, Any] | None = None, config_path: str | None = None) -> str:
@@ -305,11 +301,8 @@ def check_run(command: str, script_args, training_args, model_args) -> None:
         training_args.resume_from_checkpoint = _resume_path(training_args)
         if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
             folder = training_args.output_dir
-            found = (
-                sorted(n for n in os.listdir(folder) if n in RUN_FILES or n.startswith("checkpoint-"))
-                if os.path.isdir(folder)
-                else []
-            )
+            names = os.listdir(folder) if os.path.isdir(folder) else []
+            found = sorted(n for n in names if n in RUN_FILES or n.startswith("checkpoint-"))
             if found:  # it would be replaced silently
                 raise CLIError(
                     f"output_dir {folder!r} already holds a run ({', '.join(found[:3])}); pass another --output_dir, "
