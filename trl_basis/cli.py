@@ -207,7 +207,9 @@ def build_parser(command: str, trainer: str = "basis"):
     return estimate_references.make_parser(parser_class=Parser)
 
 
-def check_input(command: str, trainer: str, argv: list[str], config: dict, config_path, check_model_path=True) -> None:
+def check_input(
+    command: str, trainer: str, argv: list[str], config: dict, config_path: str | None, check_model_path: bool = True
+) -> None:
     """Names and values of the YAML and the flags (from the spec), the deepspeed extra and an explicit model path:
     without importing torch, transformers or TRL, so that bad input answers in well under 2 s."""
     problem = _cli_spec.problem(command, trainer, argv, config, config_path)
