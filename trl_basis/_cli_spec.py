@@ -1,9 +1,9 @@
 """What `trl-basis` knows about its options without importing torch, transformers or TRL: `--help` and the checks of
-option names and flag values answer in well under 2 s.
+the YAML's keys and values and of the flags' names and values answer in well under 2 s.
 
 `_cli_options.json` (next to this file) lists every option of every parser (`trl-basis train --trainer <name>` and
-`trl-basis estimate-references`): its kind (int, float, bool, choice, ...), choices, dataclass default, help and
-whether the trainer's config class declares it itself. It is generated from the real `TrlParser`s by
+`trl-basis estimate-references`): its kind (int, float, bool, choice, ...), choices, the types a YAML value may have,
+dataclass default, help and whether the trainer's config class declares it itself. It is generated from the real `TrlParser`s by
 `python -m trl_basis._cli_spec`, with a fingerprint of the files that define options and of the TRL and
 transformers versions: when that no longer matches (an option added, TRL upgraded) the spec is built from the
 parsers instead, slower but never wrong, and `tests/test_cli_help.py` fails until the file is regenerated.
