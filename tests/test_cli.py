@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from trl_basis import _cli_input, cli
+from trl_basis import cli
 from trl_basis.cli import CLIError
 from trl_basis.tasks import tiny_model_path
 
@@ -52,7 +52,7 @@ def test_every_example_config_parses(path):
     assert type(training_args).__name__ == expected
     assert training_args.max_steps > 0 and training_args.output_dir
     if path.name.startswith("qwen"):  # GSM8K with LoRA and the math-verify reward
-        original = _cli_input.read_yaml(["--config", str(path)])[1]
+        original = cli.read_yaml(["--config", str(path)])[1]
         assert original["model_name_or_path"].startswith("Qwen/")
         assert model_args.use_peft and model_args.lora_target_modules
         assert script_args.dataset_name == "openai/gsm8k" and script_args.dataset_config == "main"

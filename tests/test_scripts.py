@@ -49,7 +49,8 @@ def test_a_plotting_failure_keeps_the_metrics(tmp_path, monkeypatch, capsys):
 
 def test_the_scripts_pick_their_parser_from_the_trainer_flag_or_the_yaml(tmp_path):
     from trl_basis import MaxPOConfig
-    from trl_basis.scripts.train import make_parser, trainer_name
+    from trl_basis.cli import trainer_name
+    from trl_basis.scripts.train import make_parser
 
     config = tmp_path / "run.yaml"
     config.write_text("trainer: maxpo\nmax_k: 2\n")

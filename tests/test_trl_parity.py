@@ -20,20 +20,14 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict, IterableDatasetDict
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-from trl import GRPOConfig, GRPOTrainer
 
-from trl_basis import BASISConfig, BASISTrainer, MaxPOConfig, MaxPOTrainer
 from trl_basis.tasks import arithmetic_reward, make_arithmetic_dataset, tiny_model_path
+from trl_basis.trainers.registry import TRAINERS, config_class, trainer_class
 
 pytestmark = pytest.mark.slow
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
-TRAINERS = {
-    "grpo": (GRPOConfig, GRPOTrainer),
-    "basis": (BASISConfig, BASISTrainer),
-    "maxpo": (MaxPOConfig, MaxPOTrainer),
-}
-ALL = list(TRAINERS)
+ALL = list(TRAINERS)  # the trainer registry's names: every trainer the command line offers
 MODEL = tiny_model_path()
 
 
@@ -41,7 +35,7 @@ MODEL = tiny_model_path()
 def make_args(name: str, tmp_path, num_generations: int = 4, **overrides):
     """The trainer's config with TRL's test settings; `num_generations` is the group size of GRPO and MaxPO (BASIS
     samples one completion per prompt, and its offline stage samples 2 per prompt)."""
-    config_cls, _ = TRAINERS[name]
+    config_cls = config_class(name)
     kwargs = dict(
         output_dir=str(tmp_path / name),
         bf16=False,
@@ -69,7 +63,7 @@ def make_args(name: str, tmp_path, num_generations: int = 4, **overrides):
 
 
 def build(name: str, tmp_path, args=None, reward_funcs="default", train_dataset="default", **kwargs):
-    _, trainer_cls = TRAINERS[name]
+    trainer_cls = trainer_class(name)
     if isinstance(train_dataset, str) and train_dataset == "default":
         train_dataset = dataset()
     return trainer_cls(
@@ -518,7 +512,7 @@ def test_train_reward_func_with_log_extra_and_log_metric(name, tmp_path):
 @pytest.mark.parametrize("name", ALL)
 def test_no_reward_source_raises(name, tmp_path):
     with pytest.raises(ValueError, match="No reward source provided"):
-        TRAINERS[name][1](model=MODEL, args=make_args(name, tmp_path), train_dataset=dataset())
+        trainer_class(name)(model=MODEL, args=make_args(name, tmp_path), train_dataset=dataset())
 
 
 @pytest.mark.parametrize("name", ALL)

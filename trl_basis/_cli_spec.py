@@ -1,9 +1,9 @@
 """What `trl-basis` knows about its options without importing torch, transformers or TRL: `--help` and the checks of
-option names and flag values answer in well under 2 s.
+the YAML's keys and values and of the flags' names and values answer in well under 2 s.
 
 `_cli_options.json` (next to this file) lists every option of every parser (`trl-basis train --trainer <name>` and
-`trl-basis estimate-references`): its kind (int, float, bool, choice, ...), choices, dataclass default, help and
-whether the trainer's config class declares it itself. It is generated from the real `TrlParser`s by
+`trl-basis estimate-references`): its kind (int, float, bool, choice, ...), choices, the types a YAML value may have,
+dataclass default, help and whether the trainer's config class declares it itself. It is generated from the real `TrlParser`s by
 `python -m trl_basis._cli_spec`, with a fingerprint of the files that define options and of the TRL and
 transformers versions: when that no longer matches (an option added, TRL upgraded) the spec is built from the
 parsers instead, slower but never wrong, and `tests/test_cli_help.py` fails until the file is regenerated.
@@ -60,6 +60,8 @@ _TRAINER_TITLES = {"basis": "BASIS (BASISConfig)", "maxpo": "MaxPO (MaxPOConfig)
 _GRPO_OWN = ["num_generations", "scale_rewards"]  # what a GRPO user tunes besides the shared options
 #: Other spellings of an option that the parser accepts (transformers 5 renamed gradient_checkpointing).
 ALIASES = {"activation_checkpointing": ("gradient_checkpointing",)}
+#: Options that take a list where a YAML scalar means a list of one (`DataArguments.__post_init__` wraps it).
+LIST_OPTIONS = ("reward_funcs", "task_difficulties")
 
 
 def parser_key(command: str, trainer: str) -> str:
@@ -71,11 +73,10 @@ def parser_key(command: str, trainer: str) -> str:
 SOURCES = (
     "trainers/*config.py",
     "trainers/registry.py",
-    "scripts/arguments.py",
+    "scripts/*.py",
     "advantages/*.py",
     "tasks/arithmetic.py",
     "tasks/worlds.py",
-    "cli.py",
 )
 
 
@@ -116,6 +117,75 @@ def options(command: str, trainer: str) -> dict[str, dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------------- fast checks
+def problem(
+    command: str, trainer: str, argv: list[str], config: dict[str, Any], config_path: str | None
+) -> str | None:
+    """The one-line message for the first unknown YAML key or flag (with a suggestion), YAML value of the wrong type
+    or flag value argparse would refuse; None when all is well. TrlParser takes YAML values as defaults, which
+    argparse never type-checks: they would otherwise fail deep inside the config classes, or not at all."""
+    spec = options(command, trainer)
+    see = (
+        f"train --trainer {trainer} --help` for the options of this trainer"
+        if command == "train"
+        else f"{command} --help`"
+    )
+    # A training YAML given to estimate-references: the keys only training reads are ignored.
+    ignored = set(options("train", "basis")) if command == "estimate-references" else set()
+    for key, value in config.items():
+        if key == "env":
+            if not isinstance(value, dict):
+                return f"`env` in {config_path} must be a mapping of NAME: value."
+        elif key not in spec and key not in ignored:
+            return f"unknown key {key!r} in {config_path}{_suggest(key, spec)}; see `trl-basis {see}"
+        elif key in spec and (expected := yaml_value_problem(key, spec[key], value)):
+            return f"option {key!r} in {config_path} must be {expected}; got {value!r} ({type(value).__name__})."
+    for name, value in flag_values(argv):
+        if name in ("help", "h", "config"):
+            continue
+        if name not in spec:
+            return f"unknown option --{name}{_suggest(name, spec, '--')}; see `trl-basis {see}"
+        if value is not None and (wrong := flag_value_problem(spec[name], value)):
+            return f"argument --{name}: {wrong} (see trl-basis {command} --help)"
+    return None
+
+
+def _suggest(name: str, known, prefix: str = "") -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
+
+
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string", "list": "a list"}
+
+
+def yaml_value_problem(name: str, entry: dict[str, Any], value: Any) -> str | None:
+    """What the YAML value of option `name` should have been (`entry["accepts"]`: the type names of its annotation),
+    or None when it fits."""
+    if value is not None and entry["choices"]:
+        if value in entry["choices"]:
+            return None
+        quote = " (YAML reads an unquoted no/yes/on/off as false/true: quote it)" if isinstance(value, bool) else ""
+        return f"one of {entry['choices']}{quote}"
+    if name in LIST_OPTIONS and isinstance(value, str | int) and not isinstance(value, bool):
+        value = [value]
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    fits = {
+        "none": value is None,
+        "bool": isinstance(value, bool),
+        "int": number and isinstance(value, int),
+        "float": number,
+        "str": value is not None and not isinstance(value, bool | list | dict),
+        "list": isinstance(value, list),
+        "dict": isinstance(value, dict),
+    }
+    if any(fits.get(kind, True) for kind in entry["accepts"]):
+        return None
+    return " or ".join(
+        dict.fromkeys(_TYPE_NAMES.get(kind, "a mapping") for kind in entry["accepts"] if kind != "none")
+    )
+
+
 _BOOL_WORDS = {"yes", "no", "true", "false", "y", "n", "t", "f", "1", "0"}
 
 
@@ -250,7 +320,7 @@ def _parser_options(parser) -> dict[str, dict[str, Any]]:
         for f in dataclasses.fields(cls):
             docs.setdefault(f.name, " ".join(str(f.metadata.get("help", "")).split()))
             if f.init:
-                hints.setdefault(f.name, hint_to_json(resolved.get(f.name)))
+                hints.setdefault(f.name, _accepts(resolved.get(f.name)))
     out: dict[str, dict[str, Any]] = {}
     for action in parser._actions:
         if action.dest == "help" or action.dest in out or not action.option_strings[0].startswith("--"):
@@ -263,7 +333,7 @@ def _parser_options(parser) -> dict[str, dict[str, Any]]:
             "default": _plain(action.default),
             "help": docs.get(action.dest, ""),
             "own": action.dest in own,
-            "hint": hints.get(action.dest, "any"),
+            "accepts": hints.get(action.dest, ["any"]),
         }
     for name, value in _resolved_defaults(config_cls, own).items():
         if out.get(name, {}).get("default") is None:
@@ -284,41 +354,20 @@ def _resolved_defaults(config_cls, own: set[str]) -> dict[str, Any]:
     return {name: _plain(getattr(config, name)) for name in own if getattr(config, name, None) is not None}
 
 
-def hint_to_json(hint: Any) -> Any:
-    """A dataclass field's type annotation as JSON, for the YAML type check without importing the dataclasses
-    (`_cli_input.check_yaml_types` reads it back with `hint_from_json`)."""
-    import enum
+def _accepts(hint: Any) -> list[str]:
+    """The type names a YAML value of a field annotated `hint` may have ("any": not checked; enums and literals are
+    checked by their choices)."""
     import types
     import typing
 
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return {"union": [hint_to_json(a) for a in args]}
-    if hint is type(None):
-        return "none"
-    if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return {"enum": [_plain(m.value) for m in hint]}
-    if hint in (int, float, bool, str):
-        return hint.__name__
-    if origin is list or hint is list:
-        return "list"
-    if origin is dict or hint is dict:
-        return "dict"
-    return "any"
-
-
-def hint_from_json(value: Any) -> Any:
-    """The annotation `hint_to_json` wrote, rebuilt for `_cli_input._type_problem` (enums by their values)."""
-    import enum
-    import typing
-
-    if isinstance(value, dict) and "union" in value:
-        return typing.Union[tuple(hint_from_json(v) for v in value["union"])]  # noqa: UP007 - built at run time
-    if isinstance(value, dict) and "enum" in value:
-        return enum.Enum("Choices", {f"m{i}": v for i, v in enumerate(value["enum"])})
-    return {"none": type(None), "int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}.get(
-        value, Any
-    )
+    union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+    names = []
+    for arg in typing.get_args(hint) if union else (hint,):
+        base = typing.get_origin(arg) or arg
+        names.append(
+            "none" if arg is type(None) else base.__name__ if base in (int, float, bool, str, list, dict) else "any"
+        )
+    return names
 
 
 def _kind(action) -> str:

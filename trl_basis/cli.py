@@ -1,44 +1,30 @@
-"""`trl-basis`: the command line (also `python -m trl_basis`).
+"""`trl-basis`: the command line (also `python -m trl_basis`), shaped like TRL's `trl grpo`.
 
     trl-basis train [--config FILE.yaml] [--trainer basis|maxpo|grpo] [--option value ...]
     trl-basis estimate-references [--config FILE.yaml] [--save_path DIR] [--option value ...]
 
-The scripts behind the commands are TRL-shaped (`trl_basis.scripts.train`, `trl_basis.scripts.estimate_references`:
-`make_parser()` and `main(script_args, training_args, model_args)`), and their `TrlParser` does the YAML file, its
-`env` and the flags (flags win), as `trl grpo` does. This module adds what a new user needs around them: a pre-pass
-that reads `--trainer` (it picks the config class, hence which options exist), defaults for the built-in tiny task
-on CPU, and one-line errors (`trl_basis._cli_input`). With no arguments, `trl-basis train` trains BASIS on the shipped
-tiny model and arithmetic task, on CPU, in a few minutes. Bad input (unknown trainer or option, a value of the wrong
-type, a missing model path, dataset split or column) stops with a one-line message on stderr and exit code 2 before
-any model loads; a `ValueError` of the library later on (e.g. a reward outside BASIS's range) is one line too (set
-`TRL_BASIS_TRACEBACK=1` to see the traceback instead).
+The scripts behind the commands (`trl_basis.scripts.train`, `trl_basis.scripts.estimate_references`) have TRL's
+`make_parser()` and `main(script_args, training_args, model_args)`; their `TrlParser` reads the YAML file (exporting
+its `env`) and the flags (flags win), and the dataclasses' `__post_init__` check the values. This module peeks at
+`--trainer` (it picks the config class, hence which options exist) and `--config`, checks option names and value
+types from the options spec without importing torch (`trl_basis._cli_spec`), adds the defaults of the built-in tiny
+task on CPU, then hands everything to the parser. With no arguments, `trl-basis train` trains BASIS on the shipped
+tiny model and arithmetic task, on CPU, in a few minutes. Bad input stops with one line on stderr and exit code 2
+before any model loads; so does a library `ValueError` later on (`TRL_BASIS_TRACEBACK=1` shows its traceback).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import sys
 import time
 import warnings
 from typing import Any
 
 from . import _cli_spec
-from ._cli_input import (  # CLIError and TRAINERS are part of this module's interface
-    TRAINERS,  # noqa: F401
-    CLIError,
-    Interrupted,
-    check_deepspeed_installed,
-    check_paths,
-    check_script_args,
-    check_yaml_types,
-    explicit_value,
-    flag_names,
-    normalized_argv,
-    options_hint,
-    pick_trainer,
-    read_yaml,
-    suggest,
-)
+from .trainers.registry import TRAINERS
 
 COMMANDS = {
     "train": "train BASIS, MaxPO or GRPO, evaluate held-out accuracy before/during/after, save model, metrics, plot",
@@ -70,47 +56,44 @@ TASK_SHARED_DEFAULTS: dict[str, Any] = dict(
     save_strategy="no",
     seed=0,
 )
+#: What a finished or checkpointed run leaves in its output_dir (the model, its adapter, our metrics, TRL's state).
+RUN_FILES = ("config.json", "adapter_config.json", "model.safetensors", "metrics.json", "trainer_state.json")
+CHECKPOINTING = {"gradient_checkpointing", "activation_checkpointing"}  # transformers 5 renamed the first
+
+
+class CLIError(Exception):
+    """Bad input: the message (one line) says what to change. Raised before any model loads where possible."""
+
+
+class Interrupted(Exception):  # noqa: N818 - names what happened, like KeyboardInterrupt
+    """Ctrl-C stopped training after the model and the metrics so far were saved; the message says where."""
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `trl-basis` console script. Returns the exit code."""
     started = time.perf_counter()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv:  # like argparse without its required subcommand: usage, exit 2
-        print(USAGE, file=sys.stderr)
-        return 2
-    if argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0
+    if not argv or argv[0] in ("-h", "--help"):  # no command: argparse's usage and exit 2; --help: exit 0
+        print(USAGE, file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        return _fail(f"unknown command {command!r}; use one of {', '.join(COMMANDS)} (see trl-basis --help).")
-    if {"-h", "--help", "--help-all"} & set(rest):
-        try:
-            print(help_for(command, rest))
-        except CLIError as err:
-            return _fail(str(err))
-        return 0
     try:
-        script_args, training_args, model_args = parse(command, rest)
-        if command == "train":
-            from .scripts import train
-
-            train.main(script_args, training_args, model_args, started=started)
-        else:
-            from .scripts import estimate_references
-
-            estimate_references.main(script_args, training_args, model_args)
+        if command not in COMMANDS:
+            raise CLIError(f"unknown command {command!r}; use one of {', '.join(COMMANDS)} (see trl-basis --help).")
+        if {"-h", "--help", "--help-all"} & set(rest):
+            print(help_for(command, rest))
+            return 0
+        args = parse(command, rest)  # before the script's import: bad input answers without importing torch
+        # As `trl <command>` does: the command names its script, whose `main` takes the parsed dataclasses.
+        script = importlib.import_module(f".scripts.{command.replace('-', '_')}", __package__)
+        script.main(*args, **({"started": started} if command == "train" else {}))
     except CLIError as err:
         return _fail(str(err))
     except Interrupted as err:
         return _fail(str(err), code=130)
     except KeyboardInterrupt:  # before training started (model load, offline stage): nothing to save yet
-        return _fail(
-            "interrupted before training started; nothing was saved (the reference cache keeps only complete "
-            "entries, so the next run samples again).",
-            code=130,
-        )
+        message = "interrupted before training started; nothing was saved (the reference cache keeps only complete "
+        return _fail(message + "entries, so the next run samples again).", code=130)
     except ValueError as err:  # the library's own checks (data, rewards, trainers): one line, no traceback
         if os.environ.get("TRL_BASIS_TRACEBACK", "0").lower() in ("1", "true", "yes"):
             raise
@@ -119,13 +102,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _fail(message: str, code: int = 2) -> int:
-    try:  # a progress bar may be mid-line: start the message on a line of its own
-        from tqdm import tqdm
-
-        if getattr(tqdm, "_instances", None):
-            print(file=sys.stderr)
-    except ImportError:
-        pass
+    tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)
+    if getattr(tqdm, "_instances", None):
+        print(file=sys.stderr)  # a progress bar may be mid-line: start the message on a line of its own
     print(f"trl-basis: error: {' '.join(message.split())}", file=sys.stderr)
     return code
 
@@ -134,37 +113,16 @@ def _fail(message: str, code: int = 2) -> int:
 def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple[Any, Any, Any]:
     """Parse `argv` of `command` into `(script_args, trainer_config, model_config)`; `CLIError` on bad input.
 
-    The pre-pass checks the YAML file and every key and flag; then `TrlParser.parse_args_and_config` applies, in
-    order, this run's defaults (`cli_defaults`), the YAML file (exporting its `env`) and the flags. Finally the
-    model (with `check_model_path`), the script options and the paths are checked. Nothing heavy happens here: no
-    model, tokenizer or dataset is loaded.
+    Peeks at `--config` and `--trainer`, checks names, values and the model path from the spec (no heavy import),
+    then `TrlParser.parse_args_and_config` applies this run's defaults, the YAML file and the flags, in that order.
+    Finally checks the paths the run writes and resumes from. Loads no model, tokenizer or dataset.
     """
-    argv = normalized_argv(argv)
+    argv = _normalized(argv)
     config_path, config = read_yaml(argv)
-    flags = flag_names(argv)
-    trainer = pick_trainer(command, argv, config, config_path)
-    # Names, flag values and the model path first, from the options' spec: bad input answers before torch loads.
-    _check_fast(command, trainer, config, config_path, argv, check_model_path)
-
-    from .scripts.arguments import LIST_OPTIONS, scalar_as_list
-
-    for key in LIST_OPTIONS:  # checked as DataArguments will read them
-        if key in config:
-            config[key] = scalar_as_list(config[key])
+    trainer = trainer_name(argv, config, config_path) if command == "train" else "basis"
+    check_input(command, trainer, argv, config, config_path, check_model_path)
+    defaults = cli_defaults(command, trainer, argv, config)
     parser = build_parser(command, trainer)
-    if not isinstance(config.get("env", {}), dict):
-        raise CLIError(f"`env` in {config_path} must be a mapping of NAME: value.")
-
-    explicit = set(config) | set(flags)
-    world = explicit_value("world", argv, config)
-    defaults = cli_defaults(command, trainer, explicit, explicit_value("dataset_name", argv, config), world=world)
-    model_name = explicit_value("model_name_or_path", argv, config)
-    if model_name is None and not {"-h", "--help"} & set(argv):
-        defaults["model_name_or_path"] = _tiny_model(world)
-    elif model_name is not None and command == "train" and "output_dir" not in explicit | set(defaults):
-        defaults["output_dir"] = os.path.join(
-            "outputs", f"{os.path.basename(os.path.normpath(str(model_name)))}-{trainer}"
-        )
     parser.set_defaults_with_config(**defaults)
     with warnings.catch_warnings():
         # GRPOConfig defaults `gradient_checkpointing=True`, which transformers reports as a deprecated alias.
@@ -172,8 +130,8 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
         if command == "estimate-references":  # no training here: the generation batch does not matter
             warnings.filterwarnings("ignore", message="BASIS pools its baseline", category=UserWarning)
         try:
-            # The YAML's keys that this command ignores (a training YAML given to estimate-references) come back
-            # as remaining strings of the config file: already checked above, so dropped.
+            # The YAML keys this command ignores (a training YAML given to estimate-references) come back as the
+            # config file's remaining strings: checked above, so dropped.
             script_args, training_args, model_args, _, remaining = parser.parse_args_and_config(
                 argv, return_remaining_strings=True, separate_remaining_strings=True
             )
@@ -181,153 +139,145 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
             raise CLIError(str(err)) from err
     if remaining:
         raise CLIError(f"unexpected argument(s) {' '.join(map(str, remaining))}; options take the form --name value.")
-
-    if check_model_path:
-        from .models import check_model
-
-        try:
-            check_model(model_args.model_name_or_path)
-        except ValueError as err:
-            raise CLIError(str(err)) from err
-    check_script_args(command, script_args)
-    check_paths(command, script_args, training_args, model_args)
-    if command == "train" and (training_args.max_steps == 0 or training_args.max_steps < -1):
-        raise CLIError(
-            f"max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
-            f"{training_args.max_steps}."
-        )
+    check_run(command, script_args, training_args, model_args)
     return script_args, training_args, model_args
 
 
-def _check_fast(
-    command: str, trainer: str, config: dict, config_path: str | None, argv: list[str], model: bool
+def read_yaml(argv: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """The `--config` file of `argv` (path and mapping), read once for the checks `TrlParser` does not make."""
+    if "--config" not in argv:
+        return None, {}
+    path = explicit_value("config", argv, {})
+    if not path:
+        raise CLIError("--config needs a YAML file path.")
+    if os.path.isdir(path):
+        raise CLIError(f"--config {path!r} is a folder; pass a YAML file (for example examples/tiny_basis.yaml).")
+    if not os.path.isfile(path):
+        raise CLIError(f"config file {path!r} does not exist.")
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = yaml.safe_load(f)
+    except UnicodeDecodeError as err:
+        raise CLIError(f"config file {path!r} is not UTF-8 text (is it a binary file?); pass a YAML file.") from err
+    except yaml.YAMLError as err:
+        raise CLIError(f"config file {path!r} is not valid YAML: {err}") from err
+    if config is not None and not isinstance(config, dict):
+        raise CLIError(f"config file {path!r} must hold a mapping of option: value.")
+    return path, config or {}
+
+
+def _normalized(argv: list[str]) -> list[str]:
+    """`--config=FILE` as `--config FILE`, the only spelling `TrlParser` reads."""
+    return [part for arg in argv for part in (["--config", arg[9:]] if arg.startswith("--config=") else [arg])]
+
+
+def explicit_value(name: str, argv: list[str], config: dict[str, Any]):
+    """The value of `--name` (or `--na-me`) on the command line (last one wins), else the YAML's, else None."""
+    values = [value for flag, value in _cli_spec.flag_values(argv) if flag == name]
+    return values[-1] if values else config.get(name)
+
+
+def trainer_name(argv: list[str], config: dict[str, Any] | None = None, config_path: str | None = None) -> str:
+    """The `--trainer` of a command line, else its `--config` YAML's `trainer:`, else "basis". Read before parsing,
+    as `trl` reads its command: the trainer picks the config class, hence the parser."""
+    if config is None:
+        config_path, config = read_yaml(_normalized(argv))
+    trainer = str(explicit_value("trainer", argv, config) or "basis")
+    if trainer not in TRAINERS:
+        where = config_path if explicit_value("trainer", argv, {}) is None else "--trainer"
+        raise CLIError(f"unknown trainer {trainer!r} (from {where}); use one of {', '.join(TRAINERS)}.")
+    return trainer
+
+
+def build_parser(command: str, trainer: str = "basis"):
+    """The script's parser, a `TrlParser` whose argparse errors are one-line `CLIError`s (`error` is argparse's
+    documented override point) instead of the usage and `exit(2)`."""
+    from trl import TrlParser
+
+    from .scripts import estimate_references, train
+
+    class Parser(TrlParser):
+        def error(self, message: str):
+            raise CLIError(f"{message} (see trl-basis {command} --help)")
+
+    if command == "train":
+        return train.make_parser(trainer, parser_class=Parser)
+    return estimate_references.make_parser(parser_class=Parser)
+
+
+def check_input(
+    command: str, trainer: str, argv: list[str], config: dict, config_path: str | None, check_model_path: bool = True
 ) -> None:
-    """Every YAML key and flag is an option of this command (with a suggestion when not), every YAML value has the
-    option's type, every int, float, bool or choice flag has a value argparse will take, and an explicit model path
-    exists: from `_cli_options.json`, so
-    without importing torch, transformers or TRL."""
-    known = set(_cli_spec.options(command, trainer)) | {"env"}
-    ignored = set(_cli_spec.options("train", "basis")) - known if command == "estimate-references" else set()
-    for key in config:
-        if key not in known | ignored:
-            raise CLIError(
-                f"unknown key {key!r} in {config_path}{suggest(key, known)}; {options_hint(command, trainer)}"
-            )
-    spec = _cli_spec.options(command, trainer)
-    for key in ("reward_funcs", "task_difficulties"):  # a YAML scalar there is a list of one (DataArguments)
-        if key in config and isinstance(config[key], str | int) and not isinstance(config[key], bool):
-            config = {**config, key: [config[key]]}
-    hints = {name: _cli_spec.hint_from_json(entry["hint"]) for name, entry in spec.items()}
-    check_yaml_types({k: v for k, v in config.items() if k in spec}, hints, config_path)
-    for name, value in _cli_spec.flag_values(argv):
-        if name in ("help", "h", "config"):
-            continue
-        if name not in known:
-            hint = options_hint(command, trainer)
-            raise CLIError(f"unknown option --{name}{suggest(name, known, prefix='--')}; {hint}")
-        problem = None if value is None else _cli_spec.flag_value_problem(spec[name], value)
-        if problem:
-            raise CLIError(f"argument --{name}: {problem} (see trl-basis {command} --help)")
-    check_deepspeed_installed(argv, config)
-    model_name = explicit_value("model_name_or_path", argv, config)
-    if model and model_name is not None:
+    """Names and values of the YAML and the flags (from the spec), the deepspeed extra and an explicit model path:
+    without importing torch, transformers or TRL, so that bad input answers in well under 2 s."""
+    problem = _cli_spec.problem(command, trainer, argv, config, config_path)
+    if problem:
+        raise CLIError(problem)
+    if explicit_value("deepspeed", argv, config) and importlib.util.find_spec("deepspeed") is None:
+        raise CLIError(
+            "--deepspeed needs the deepspeed package, an optional extra: pip install 'trl_basis[deepspeed]' (or "
+            "pip install deepspeed)."
+        )
+    model = explicit_value("model_name_or_path", argv, config)
+    if check_model_path and model is not None:
         from .models import check_model
 
         try:
-            check_model(str(model_name))
+            check_model(str(model))
         except ValueError as err:
             raise CLIError(str(err)) from err
 
 
-def help_for(command: str, argv: list[str]) -> str:
-    """`--help`: the grouped main options with the run's true defaults (no heavy import); `--help-all`: TRL's full
-    argparse help of every option."""
-    argv = normalized_argv(argv)
-    config_path, config = read_yaml(argv)
-    trainer = pick_trainer(command, argv, config, config_path)
-    if "--help-all" in argv:
-        return build_parser(command, trainer).format_help()
-    return _cli_spec.help_text(command, trainer, *_help_defaults(command, trainer))
-
-
-def _help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
-    """The defaults of a run with no option on a machine without a GPU, and those only the built-in task uses."""
-    builtin = cli_defaults(command, trainer, set(), None, cuda=False)
-    other = cli_defaults(command, trainer, set(), "my/dataset", cuda=False)
-    builtin["model_name_or_path"] = _tiny_model()
-    if command == "train":  # GRPOConfig resolves None to gradient_accumulation_steps (1 unless given)
-        builtin.setdefault("steps_per_generation", builtin.get("gradient_accumulation_steps", 1))
-    return builtin, {k for k, v in builtin.items() if k not in other or other[k] != v} - {"model_name_or_path"}
-
-
-def help_entries_for(command: str, trainer: str):
-    """The `(group, [(option, default, help)])` that `--help` prints."""
-    return _cli_spec.help_entries(command, trainer, *_help_defaults(command, trainer))
-
-
-def build_parser(command: str, trainer: str = "basis"):
-    """The script's `TrlParser` (`make_parser`), whose argparse errors become one line instead of usage + exit."""
-    from .scripts import estimate_references, train
-
-    parser = train.make_parser(trainer) if command == "train" else estimate_references.make_parser()
-
-    def error(message):
-        raise CLIError(f"{message} (see trl-basis {command} --help)")
-
-    parser.error = error
-    return parser
-
-
-def cli_defaults(
-    command: str,
-    trainer: str,
-    explicit: set[str],
-    dataset_name: str | None,
-    cuda: bool | None = None,
-    world: str | None = None,
-) -> dict[str, Any]:
-    """Defaults that differ from the dataclasses' for this run; keys given in the YAML or as flags are left out.
-    `cuda`: whether a GPU is there (None: ask torch); `world`: the built-in task's world (its output folder)."""
+def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda: bool | None = None) -> dict:
+    """This run's defaults that differ from the dataclasses' (the built-in task's, the tiny model, CPU without a
+    GPU), leaving out the options given in the YAML or as flags. `cuda`: whether a GPU is there (None: ask torch)."""
     from .data import is_builtin_task
+    from .tasks.worlds import get_world
 
     if cuda is None:
         import torch
 
         cuda = torch.cuda.is_available()
+    explicit = set(config) | {name for name, _ in _cli_spec.flag_values(argv)}
+    world, model = explicit_value("world", argv, config), explicit_value("model_name_or_path", argv, config)
+    builtin = is_builtin_task(explicit_value("dataset_name", argv, config))
+    defaults: dict[str, Any] = {"report_to": "none", "model_name_or_path": model}
+    if model is None:
+        from .tasks import tiny_model_path
 
-    defaults: dict[str, Any] = {"report_to": "none"}
-    if is_builtin_task(dataset_name):  # the world's levels (DataArguments resolves the same when called directly)
-        defaults["task_difficulties"] = list(_world(world).difficulties)
-    if command == "train" and is_builtin_task(dataset_name):
-        defaults.update(TASK_SHARED_DEFAULTS)
-        defaults.update(TASK_DEFAULTS[trainer])
-        defaults["output_dir"] = os.path.join(
-            "outputs",
-            "trl-basis-tiny" + ("" if trainer == "basis" else f"-{trainer}") + (f"-{world}" if world else ""),
-        )
-        if not explicit & {"gradient_checkpointing", "activation_checkpointing"}:
-            defaults["activation_checkpointing"] = False  # pointless for a tiny model
+        try:
+            defaults["model_name_or_path"] = tiny_model_path(world)
+        except FileNotFoundError as err:
+            raise CLIError(f"{err} Or pass --model_name_or_path.") from err
+    if builtin:  # the world's levels (DataArguments resolves the same when called directly)
+        defaults["task_difficulties"] = list(get_world(world).difficulties)
+    if command == "train" and builtin:
+        defaults.update({**TASK_SHARED_DEFAULTS, **TASK_DEFAULTS[trainer], "activation_checkpointing": False})
+        name = "trl-basis-tiny" + ("" if trainer == "basis" else f"-{trainer}") + (f"-{world}" if world else "")
+        defaults["output_dir"] = os.path.join("outputs", name)
+    elif command == "train" and model is not None:
+        defaults["output_dir"] = os.path.join("outputs", f"{os.path.basename(os.path.normpath(str(model)))}-{trainer}")
     if command == "estimate-references":
         defaults["output_dir"] = os.path.join("outputs", "trl_basis_reference_stage")  # removed when left empty
         # No training step to stay under in memory here: 64 prompts per generate call (128 for the tiny task).
-        defaults["reference_batch_size"] = 64
-        if is_builtin_task(dataset_name):
-            defaults.update(max_completion_length=8, reference_batch_size=128)
+        defaults["reference_batch_size"] = 128 if builtin else 64
+        if builtin:
+            defaults["max_completion_length"] = 8
     if not cuda:
-        defaults["bf16"] = False
-        if not explicit & {"gradient_checkpointing", "activation_checkpointing"}:
-            defaults["activation_checkpointing"] = False
-        if "deepspeed" in explicit or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true":
-            defaults.update(_deepspeed_without_gpu())
-        else:
-            defaults["use_cpu"] = True
+        defaults.update(bf16=False, activation_checkpointing=False)
+        deepspeed = "deepspeed" in explicit or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+        defaults.update(_deepspeed_without_gpu() if deepspeed else {"use_cpu": True})
+    if explicit & CHECKPOINTING:  # either spelling given: the user's choice stands
+        explicit |= CHECKPOINTING
     return {key: value for key, value in defaults.items() if key not in explicit}
 
 
 def _deepspeed_without_gpu() -> dict[str, Any]:
-    """DeepSpeed on CPU (tests, debugging). accelerate drops DeepSpeed when `use_cpu=True`, and without a GPU it picks
-    no process-group backend; so we set up accelerate's state for DeepSpeed on gloo ourselves and tell the trainer to
-    use it (`use_configured_state`). Set DS_ACCELERATOR=cpu."""
+    """DeepSpeed on CPU (tests, debugging; set DS_ACCELERATOR=cpu). accelerate drops DeepSpeed when `use_cpu=True`,
+    and without a GPU it picks no process-group backend: set up its state for DeepSpeed on gloo, and have the trainer
+    use it (`use_configured_state`)."""
     from accelerate import PartialState
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 or "LOCAL_RANK" in os.environ:
@@ -340,25 +290,100 @@ def _deepspeed_without_gpu() -> dict[str, Any]:
     return {"use_cpu": False}
 
 
-def _world(name: str | None):
-    """The shipped world `name` (None: the default); an unknown one (from a YAML, which argparse's choices do not
-    see before the defaults are built) is a one-line `CLIError`."""
-    from .tasks.worlds import get_world
+# ---------------------------------------------------------------------------------------------------- after parsing
+def check_run(command: str, script_args, training_args, model_args) -> None:
+    """Where the run writes, what it resumes from and what it loads with: checked before anything is sampled."""
+    if command == "train":
+        _check_folder(training_args.output_dir, "output_dir")
+        if training_args.max_steps == 0 or training_args.max_steps < -1:
+            raise CLIError(
+                "max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
+                f"{training_args.max_steps}."
+            )
+        training_args.resume_from_checkpoint = _resume_path(training_args)
+        if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
+            folder = training_args.output_dir
+            names = os.listdir(folder) if os.path.isdir(folder) else []
+            found = sorted(n for n in names if n in RUN_FILES or n.startswith("checkpoint-"))
+            if found:  # it would be replaced silently
+                raise CLIError(
+                    f"output_dir {folder!r} already holds a run ({', '.join(found[:3])}); pass another --output_dir, "
+                    "or --overwrite_output_dir true to replace it (--resume_from_checkpoint true continues it)."
+                )
+    else:
+        _check_folder(script_args.save_path, "save_path")
+    if (model_args.load_in_4bit or model_args.load_in_8bit) and importlib.util.find_spec("bitsandbytes") is None:
+        flag = "load_in_4bit" if model_args.load_in_4bit else "load_in_8bit"
+        raise CLIError(f"--{flag} needs the bitsandbytes package (pip install bitsandbytes, on a CUDA machine).")
 
-    try:
-        return get_world(name)
-    except ValueError as err:
-        raise CLIError(f"--world: {err}") from err
+
+def _check_folder(path: str, option: str) -> None:
+    from ._io import nearest_existing
+
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a file; pass a folder.")
+    existing = nearest_existing(path)  # the nearest folder that exists must let us create the rest
+    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
 
 
-def _tiny_model(world: str | None = None) -> str:
-    from .tasks import tiny_model_path
+def _resume_path(training_args) -> str | None:
+    """`--resume_from_checkpoint`: a complete checkpoint folder, or None; true/yes means the latest COMPLETE
+    checkpoint of output_dir (transformers would take the latest folder, even a half-written one)."""
+    resume, folder = training_args.resume_from_checkpoint, training_args.output_dir
+    if resume is None or str(resume).lower() in ("false", "no"):
+        return None
+    if str(resume).lower() not in ("true", "yes"):
+        if not os.path.isdir(resume):
+            raise CLIError(f"--resume_from_checkpoint {resume!r} is not a folder; pass a checkpoint-* folder or true.")
+        if not os.path.isfile(os.path.join(resume, "trainer_state.json")):
+            raise CLIError(
+                f"checkpoint {resume!r} has no trainer_state.json: it is incomplete (interrupted while saving?); "
+                "resume from an earlier checkpoint."
+            )
+        return resume
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    found = sorted(
+        (int(m[1]), os.path.join(folder, m[0])) for m in map(re.compile(r"checkpoint-(\d+)").fullmatch, names) if m
+    )
+    numbered = [path for _, path in found if os.path.isdir(path)]
+    complete = [path for path in numbered if os.path.isfile(os.path.join(path, "trainer_state.json"))]
+    if not complete:
+        raise CLIError(
+            f"--resume_from_checkpoint true, but output_dir {folder!r} has no complete checkpoint-* folder; pass a "
+            "checkpoint path, or train without it."
+        )
+    if numbered[-1] != complete[-1]:
+        print(
+            f"trl-basis: note: {numbered[-1]} is incomplete (no trainer_state.json: interrupted while saving?); "
+            f"resuming from {complete[-1]}.",
+            file=sys.stderr,
+        )
+    return complete[-1]
 
-    _world(world)
-    try:
-        return tiny_model_path(world)
-    except FileNotFoundError as err:
-        raise CLIError(f"{err} Or pass --model_name_or_path.") from err
+
+# ---------------------------------------------------------------------------------------------------- --help
+def help_for(command: str, argv: list[str]) -> str:
+    """`--help`: the grouped main options with the run's true defaults (no heavy import); `--help-all`: TRL's full
+    argparse help of every option."""
+    trainer = trainer_name(argv) if command == "train" else "basis"  # a bad --config or --trainer: CLIError
+    if "--help-all" in argv:
+        return build_parser(command, trainer).format_help()
+    return _cli_spec.help_text(command, trainer, *_help_defaults(command, trainer))
+
+
+def _help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
+    """The defaults of a run with no option on a machine without a GPU, and those only the built-in task uses."""
+    builtin = cli_defaults(command, trainer, [], {}, cuda=False)
+    other = cli_defaults(command, trainer, ["--dataset_name", "my/dataset"], {}, cuda=False)
+    if command == "train":  # GRPOConfig resolves None to gradient_accumulation_steps (1 unless given)
+        builtin.setdefault("steps_per_generation", builtin.get("gradient_accumulation_steps", 1))
+    return builtin, {k for k, v in builtin.items() if k not in other or other[k] != v} - {"model_name_or_path"}
+
+
+def help_entries_for(command: str, trainer: str):
+    """The `(group, [(option, default, help)])` that `--help` prints."""
+    return _cli_spec.help_entries(command, trainer, *_help_defaults(command, trainer))
 
 
 if __name__ == "__main__":

@@ -1,65 +1,38 @@
-"""The script arguments of `trl-basis train` and `trl-basis estimate-references` (TRL's `ScriptArguments` style).
-
-They are parsed together with the trainer's config class and TRL's `ModelConfig` by `TrlParser`
-(`trl_basis.scripts.train.make_parser`).
-"""
+"""The script arguments of `trl-basis train` and `trl-basis estimate-references` (TRL's `ScriptArguments` style),
+parsed with the trainer's config class and TRL's `ModelConfig`, and the model loading options both commands use."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from trl import ScriptArguments
 
+from .._cli_spec import LIST_OPTIONS
 from ..tasks.worlds import DEFAULT_WORLD, WORLDS, get_world
 from ..trainers.registry import TRAINERS
-
-#: Options that take a list; a YAML scalar there means a list of one.
-LIST_OPTIONS = ("reward_funcs", "task_difficulties")
-
-
-def scalar_as_list(value):
-    """A YAML scalar where a list belongs (`reward_funcs: arithmetic`) is a list of one, not of its letters."""
-    return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
 
 
 @dataclass
 class DataArguments(ScriptArguments):
-    """Dataset and reward options shared by `trl-basis train` and `trl-basis estimate-references`.
+    """Dataset and reward options of both commands, besides TRL's (`dataset_name`, `dataset_config`, the splits).
 
     Parameters:
-        dataset_name (`str` or `None`, *optional*, defaults to `None`):
-            `None` (or `"arithmetic"`): the built-in tiny arithmetic task (`trl_basis.tasks`). Otherwise a dataset
-            name on the Hugging Face Hub (e.g. `"openai/gsm8k"`, with `dataset_config: main`), a local data folder or
-            file loaded with `datasets.load_dataset`, or a folder written by `save_to_disk` (for example by
-            `trl-basis estimate-references`).
-        question_column (`str`, *optional*, defaults to `"question"`):
-            Column with the question text, turned into a conversational prompt. Ignored when the dataset already
-            has a `prompt` column.
-        answer_column (`str`, *optional*, defaults to `"answer"`):
-            Column with the reference answer, passed to the reward functions as `answer`.
-        system_prompt (`str` or `None`, *optional*, defaults to `None`):
-            System message put before each question.
-        prompt_template (`str`, *optional*, defaults to `"{question}"`):
-            Template of the user message; `{question}` is replaced by the question.
-        max_train_samples (`int` or `None`, *optional*, defaults to `None`):
-            Keep only the first N training rows.
-        reward_funcs (`list[str]` or `None`, *optional*, defaults to `None`):
-            Reward functions: `arithmetic`, `math_verify`, or dotted import paths (`my_module.my_reward`). `None`
-            means `arithmetic` for the built-in task and `math_verify` otherwise. Weights: `reward_weights`.
-        task_num_train (`int`, *optional*, defaults to `1000`):
-            Training problems of the built-in task.
-        task_num_test (`int`, *optional*, defaults to `200`):
-            Held-out problems of the built-in task.
-        task_seed (`int`, *optional*, defaults to `0`):
-            Seed of the built-in task.
-        world (`str`, *optional*, defaults to `"level3"`):
-            Shipped tiny world of the built-in task (`trl_basis.tasks.WORLDS`): `level3` (the level-3 model on
-            level 3), `mixed` (a model trained further on levels 3-4, pass rates from near 0 to near 1) or `hard` (the mixed
-            model on level 4). Sets the default model and `task_difficulties`.
-        task_difficulties (`list[int]` or `None`, *optional*, defaults to `None`):
-            Difficulty levels (1-6) of the built-in task; `None`: the world's levels (level 3 for `level3`), where
-            its model is partly right on most prompts.
+        dataset_name (`str` or `None`, defaults to `None`): `None` or `"arithmetic"`: the built-in tiny arithmetic
+            task (`trl_basis.tasks`). Else a Hub dataset (`"openai/gsm8k"` with `dataset_config: main`), a local file
+            or folder (`datasets.load_dataset`), or a folder from `save_to_disk` (`trl-basis estimate-references`).
+        question_column, answer_column (`str`, default `"question"`, `"answer"`): the question (made a chat prompt
+            unless there is a `prompt` column) and the reference answer (the rewards' `answer`).
+        system_prompt (`str` or `None`), prompt_template (`str`, default `"{question}"`): system and user messages.
+        max_train_samples (`int` or `None`): keep only the first N training rows.
+        reward_funcs (`list[str]` or `None`): `arithmetic`, `math_verify` or dotted import paths (`None`: `arithmetic`
+            for the built-in task, else `math_verify`); a single name (a YAML scalar) is a list of one.
+        task_num_train, task_num_test, task_seed (`int`, default `1000`, `200`, `0`): the built-in task's size, seed.
+        world (`str`, default `"level3"`): shipped tiny world of the built-in task (`trl_basis.tasks.WORLDS`): its
+            model (the default model) and levels (`level3`; `mixed`: levels 3-4, pass rates from near 0 to near 1;
+            `hard`: level 4).
+        task_difficulties (`list[int]` or `None`): levels (1-6) of the built-in task; `None`: the world's.
     """
 
     dataset_name: str | None = field(
@@ -104,10 +77,17 @@ class DataArguments(ScriptArguments):
     )
 
     def __post_init__(self):
-        for name in LIST_OPTIONS:
-            setattr(self, name, scalar_as_list(getattr(self, name)))
+        for name in LIST_OPTIONS:  # a YAML scalar is a list of one, not a list of its letters
+            value = getattr(self, name)
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                setattr(self, name, [value])
         if self.task_difficulties is None:
             self.task_difficulties = list(get_world(self.world).difficulties)
+        if self.dataset_streaming:
+            raise ValueError(
+                "dataset_streaming is not supported by trl-basis (BASIS's offline stage and the held-out evaluation "
+                "need a map-style dataset); remove it, or use max_train_samples to train on part of a large dataset."
+            )
 
 
 @dataclass
@@ -115,24 +95,15 @@ class TrainScriptArguments(DataArguments):
     """Options of `trl-basis train` besides the trainer's config and TRL's `ModelConfig`.
 
     Parameters:
-        trainer (`str`, *optional*, defaults to `"basis"`):
-            `basis` (BASISTrainer), `maxpo` (MaxPOTrainer) or `grpo` (TRL's GRPOTrainer, for comparison). Picks the
+        trainer (`str`, default `"basis"`): `basis`, `maxpo` or `grpo` (TRL's GRPOTrainer, for comparison). Picks the
             config class, hence which options exist.
-        eval_prompts (`int`, *optional*, defaults to `200`):
-            Held-out prompts scored before, during and after training (`0` turns the evaluation off).
-        eval_samples (`int`, *optional*, defaults to `8`):
-            Completions sampled per held-out prompt; accuracy is their mean reward (pass@1), and pass@k is reported
-            for k up to this number.
-        eval_points (`int`, *optional*, defaults to `4`):
-            Evaluations during training (evenly spaced), besides the ones before and after.
-        eval_batch_size (`int`, *optional*, defaults to `256`):
-            Completions per `generate` call in the evaluation.
-        plot (`bool`, *optional*, defaults to `True`):
-            Draw `training_curves.png` in the output directory.
-        overwrite_output_dir (`bool`, *optional*, defaults to `False`):
-            Train even when `output_dir` already holds a model, `metrics.json` or checkpoints, replacing them. Without
-            it such a folder is refused (unless resuming from one of its checkpoints), so that a second run never
-            silently replaces the first one's results.
+        eval_prompts, eval_samples (`int`, default `200`, `8`): held-out prompts scored before, during and after
+            training (`0`: no evaluation), and completions per prompt (accuracy is pass@1; pass@k up to this k).
+        eval_points, eval_batch_size (`int`, default `4`, `256`): evaluations during training; completions per
+            `generate` call.
+        plot (`bool`, default `True`): draw `training_curves.png` in the output directory.
+        overwrite_output_dir (`bool`, default `False`): train even when `output_dir` holds a model, `metrics.json` or
+            checkpoints, replacing them; else such a folder is refused (unless resuming from it).
     """
 
     trainer: str = field(
@@ -151,19 +122,42 @@ class TrainScriptArguments(DataArguments):
         metadata={"help": "Replace the model, metrics.json and checkpoints already in output_dir (else refused)."},
     )
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"unknown trainer {self.trainer!r}; use one of {', '.join(TRAINERS)}.")
+        for name in ("eval_prompts", "eval_points"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0; got {getattr(self, name)}.")
+        if self.eval_samples < 1 or self.eval_batch_size < 1:
+            raise ValueError("eval_samples and eval_batch_size must be >= 1.")
+
 
 @dataclass
 class ReferenceScriptArguments(DataArguments):
     """Options of `trl-basis estimate-references` besides `BASISConfig` and TRL's `ModelConfig`.
 
     Parameters:
-        save_path (`str`, *optional*, defaults to `"outputs/reference_rewards"`):
-            Folder where the dataset with the reference-reward column is written (`save_to_disk`, a `DatasetDict`
-            with the training split and, when the source has one, the held-out split). Train on it with
-            `trl-basis train --dataset_name <save_path>`.
+        save_path (`str`, default `"outputs/reference_rewards"`): folder for the dataset with the reference-reward
+            column (`save_to_disk`; train on it with `trl-basis train --dataset_name <save_path>`).
     """
 
     save_path: str = field(
         default=os.path.join("outputs", "reference_rewards"),
         metadata={"help": "Folder for the dataset with the reference-reward column (datasets.save_to_disk)."},
     )
+
+
+def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
+    """How both commands load the model, as TRL's `grpo.py`: `ModelConfig`'s revision, attention, dtype and
+    quantisation and the config's `trust_remote_code`, under the config's own `model_init_kwargs`."""
+    from trl import get_quantization_config
+
+    kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+        quantization_config=get_quantization_config(model_args),
+    )
+    return {**{k: v for k, v in kwargs.items() if v is not None}, **(training_args.model_init_kwargs or {})}

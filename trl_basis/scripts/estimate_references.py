@@ -13,20 +13,18 @@ import os
 from .._io import nearest_existing
 from ..data import BUILTIN_DATASET, TASK_INFO_FILE, default_reward_names, is_builtin_task, load_task
 from ..reward_registry import resolve_reward_funcs
-from .arguments import ReferenceScriptArguments
+from .arguments import ReferenceScriptArguments, model_init_kwargs
 
 
-def make_parser(subparsers=None):
-    """The `TrlParser`: `ReferenceScriptArguments`, `BASISConfig` (its generation and offline-stage options) and
-    TRL's `ModelConfig`."""
+def make_parser(parser_class=None):
+    """The `TrlParser` (or `parser_class`): `ReferenceScriptArguments`, `BASISConfig` (its generation and
+    offline-stage options) and TRL's `ModelConfig`."""
     from trl import ModelConfig, TrlParser
 
     from ..trainers.basis_config import BASISConfig
 
     types = (ReferenceScriptArguments, BASISConfig, ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser("estimate-references", help="BASIS's offline stage", dataclass_types=types)
-    return TrlParser(types, prog="trl-basis estimate-references")
+    return (parser_class or TrlParser)(types, prog="trl-basis estimate-references")
 
 
 def main(script_args: ReferenceScriptArguments, training_args, model_args) -> str:
@@ -45,10 +43,7 @@ def main(script_args: ReferenceScriptArguments, training_args, model_args) -> st
             f"[trl-basis] reference rewards: {training_args.num_reference_samples} samples per prompt for "
             f"{len(train)} prompts of {description}; model {model_args.model_name_or_path}"
         )
-    training_args.model_init_kwargs = {
-        **{k: v for k, v in dict(dtype=model_args.dtype, revision=model_args.model_revision).items() if v is not None},
-        **(training_args.model_init_kwargs or {}),
-    }
+    training_args.model_init_kwargs = model_init_kwargs(training_args, model_args)
     # The trainer behind the offline stage creates output_dir (and missing parents): remember what already existed.
     existing = nearest_existing(training_args.output_dir)
     with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)

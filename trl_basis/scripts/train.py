@@ -1,14 +1,10 @@
 """`trl-basis train`: train BASIS, MaxPO or GRPO and measure held-out accuracy before, during and after.
 
 Shaped like TRL's `trl/scripts/grpo.py`: `make_parser()` builds the `TrlParser` (script arguments, the trainer's
-config class, TRL's `ModelConfig`) and `main(script_args, training_args, model_args)` runs the job. The job writes
-the model, `metrics.json` and `training_curves.png` to `output_dir`. Run it as `trl-basis train` (which adds
-one-line errors and defaults for the built-in task, see `trl_basis.cli`), or directly:
-
-    python -m trl_basis.scripts.train --config examples/tiny_basis.yaml
-
-Library errors are `ValueError`s with a one-line message; Ctrl-C during training saves what was trained, then raises
-`Interrupted`.
+config class, TRL's `ModelConfig`) and `main(script_args, training_args, model_args)` writes the model,
+`metrics.json` and `training_curves.png` to `output_dir`. Run it as `trl-basis train` (one-line errors, defaults for
+the built-in task: `trl_basis.cli`) or as `python -m trl_basis.scripts.train --config examples/tiny_basis.yaml`.
+Ctrl-C during training saves what was trained, then raises `Interrupted`.
 """
 
 from __future__ import annotations
@@ -18,33 +14,30 @@ import sys
 import time
 from typing import Any
 
-from .._cli_input import Interrupted
 from .._io import write_json_atomically
+from .._threads import choose_num_threads
 from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
+from ..cli import Interrupted, trainer_name
 from ..data import default_reward_names, is_builtin_task, load_task
 from ..model_card import held_out_results, write_model_card
 from ..plotting import collect_series, plot_curves
 from ..reward_registry import resolve_reward_funcs
-from ..trainers.registry import trainer_class
-from .arguments import TrainScriptArguments
+from ..trainers.registry import config_class, trainer_class
+from .arguments import TrainScriptArguments, model_init_kwargs
 
 METRICS_FILE = "metrics.json"
 PLOT_FILE = "training_curves.png"
 
-__all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser", "trainer_name"]
+__all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser"]
 
 
-def make_parser(trainer: str = "basis", subparsers=None):
-    """The `TrlParser` of `trl-basis train --trainer <trainer>`: `TrainScriptArguments`, the trainer's config class
-    (from the trainer registry) and TRL's `ModelConfig`."""
+def make_parser(trainer: str = "basis", parser_class=None):
+    """The `TrlParser` (or `parser_class`) of `trl-basis train --trainer <trainer>`: `TrainScriptArguments`, the
+    trainer's config class (from the trainer registry) and TRL's `ModelConfig`."""
     from trl import ModelConfig, TrlParser
 
-    from ..trainers.registry import config_class
-
     types = (TrainScriptArguments, config_class(trainer), ModelConfig)
-    if subparsers is not None:
-        return subparsers.add_parser("train", help="Train BASIS, MaxPO or GRPO", dataclass_types=types)
-    return TrlParser(types, prog=f"trl-basis train --trainer {trainer}")
+    return (parser_class or TrlParser)(types, prog=f"trl-basis train --trainer {trainer}")
 
 
 def main(script_args: TrainScriptArguments, training_args, model_args, started: float | None = None) -> dict:
@@ -54,21 +47,15 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
 
     state = PartialState()
     say = print if state.is_main_process else (lambda *a, **k: None)
-    if state.device.type == "cpu":
-        from .._threads import choose_num_threads
-
-        threads = choose_num_threads()  # the free usable cores; OMP_NUM_THREADS overrides (see trl_basis._threads)
-        if threads is not None:
-            say(
-                f"[trl-basis] {threads} torch thread(s): the usable CPU cores that are not busy (OMP_NUM_THREADS overrides)"
-            )
-
+    threads = choose_num_threads() if state.device.type == "cpu" else None  # free usable cores (trl_basis._threads)
+    if threads is not None:
+        say(
+            f"[trl-basis] {threads} torch thread(s): the usable CPU cores that are not busy (OMP_NUM_THREADS overrides)"
+        )
     train, test, description = load_task(script_args, test="required" if script_args.eval_prompts > 0 else "none")
+    test = None if test is None else test.select(range(min(script_args.eval_prompts, len(test))))
     reward_funcs = resolve_reward_funcs(default_reward_names(script_args))
-    if test is not None:
-        test = test.select(range(min(script_args.eval_prompts, len(test))))
     training_args.model_init_kwargs = model_init_kwargs(training_args, model_args)
-
     say(
         f"[trl-basis] {script_args.trainer} on {description}; model {model_args.model_name_or_path}; "
         f"{training_args.max_steps} steps; output {training_args.output_dir}"
@@ -76,16 +63,8 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
     setup_start = time.perf_counter()
     trainer = build_trainer(script_args.trainer, model_args, training_args, train, reward_funcs)
     setup_seconds = time.perf_counter() - setup_start
-    callback = HeldOutAccuracyCallback(
-        trainer,
-        test,
-        reward_funcs,
-        script_args.eval_samples,
-        script_args.eval_points,
-        script_args.eval_batch_size,
-        training_args.seed,
-        printer=say,
-    )
+    evaluation = (script_args.eval_samples, script_args.eval_points, script_args.eval_batch_size, training_args.seed)
+    callback = HeldOutAccuracyCallback(trainer, test, reward_funcs, *evaluation, printer=say)
     if test is not None:
         trainer.add_callback(callback)
     if not training_args.disable_tqdm:
@@ -93,32 +72,21 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
 
         trainer.remove_callback(ProgressCallback)
         trainer.add_callback(CompactProgressCallback())
-
     train_start = time.perf_counter()
     interrupted = train_keeping_work(trainer, training_args.resume_from_checkpoint)
-    train_seconds = time.perf_counter() - train_start
-
-    trainer.save_model(training_args.output_dir)
-    metrics = run_metrics(script_args, model_args, trainer, callback, description, test)
-    metrics["target_k"] = target_k(trainer, script_args.eval_samples)
-    metrics.update(
-        interrupted=interrupted,
-        setup_seconds=setup_seconds,
-        train_seconds=train_seconds,
-        eval_seconds=callback.seconds,
+    metrics = dict(
+        interrupted=interrupted, setup_seconds=setup_seconds, train_seconds=time.perf_counter() - train_start
     )
+    trainer.save_model(training_args.output_dir)
+    metrics.update(run_metrics(script_args, model_args, trainer, callback, description, test))
     if state.is_main_process:
         metrics["wall_seconds"] = time.perf_counter() - started
         write_outputs(metrics, training_args.output_dir, plot=script_args.plot)
         # TRL's grpo.py names the dataset on the card; we add the held-out numbers just measured.
         dataset = script_args.dataset_name if not is_builtin_task(script_args.dataset_name) else f"the {description}"
-        write_model_card(
-            trainer,
-            training_args.output_dir,
-            dataset_name=dataset,
-            results=held_out_results(metrics, metrics["target_k"] or script_args.eval_samples),
-        )
-        report(metrics, script_args.eval_samples, interrupted, say)
+        results = held_out_results(metrics, metrics["target_k"] or script_args.eval_samples)
+        write_model_card(trainer, training_args.output_dir, dataset_name=dataset, results=results)
+        report(metrics, say)
     if interrupted:
         raise Interrupted(
             f"interrupted at step {trainer.state.global_step} of {trainer.state.max_steps}; the model and the metrics "
@@ -128,39 +96,15 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
     return metrics
 
 
-def target_k(trainer, eval_samples: int) -> int | None:
-    """The K a trainer optimises pass@K for (MaxPO's K at the end of training), when the evaluation measures it."""
-    k = getattr(trainer, "current_k", None)
-    return k if isinstance(k, int) and 1 < k <= eval_samples else None
-
-
-def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
-    """`ModelConfig`'s loading options (revision, dtype, attention, quantisation), under the config's own."""
-    from trl import get_quantization_config
-
-    kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=getattr(training_args, "trust_remote_code", None),
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-        quantization_config=get_quantization_config(model_args),
-    )
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    return {**kwargs, **(training_args.model_init_kwargs or {})}
-
-
 def build_trainer(name: str, model_args, training_args, train, reward_funcs):
     """The registered trainer `name`; BASIS's offline stage runs here, so that it counts as setup and a Ctrl-C
     during it is "before training started"."""
     from trl import get_peft_config
 
-    trainer = trainer_class(name)(
-        model=model_args.model_name_or_path,
-        reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=train,
-        peft_config=get_peft_config(model_args),
+    kwargs = dict(
+        reward_funcs=reward_funcs, args=training_args, train_dataset=train, peft_config=get_peft_config(model_args)
     )
+    trainer = trainer_class(name)(model=model_args.model_name_or_path, **kwargs)
     if hasattr(trainer, "prepare_reference_rewards"):
         trainer.prepare_reference_rewards()
     return trainer
@@ -172,9 +116,8 @@ def train_keeping_work(trainer, resume_from_checkpoint) -> bool:
         trainer.train(resume_from_checkpoint=resume_from_checkpoint)
     except KeyboardInterrupt:
         for cb in trainer.callback_handler.callbacks:  # on_train_end never ran: close the bar ourselves
-            bar = getattr(cb, "training_bar", None)
-            if bar is not None:
-                bar.close()
+            if getattr(cb, "training_bar", None) is not None:
+                cb.training_bar.close()
                 cb.training_bar = None
         return True
     return False
@@ -182,18 +125,17 @@ def train_keeping_work(trainer, resume_from_checkpoint) -> bool:
 
 def run_metrics(script_args, model_args, trainer, callback, description: str, test) -> dict[str, Any]:
     points = sorted(callback.points, key=lambda p: p["step"])
-    dataset = trainer.train_dataset
+    k = getattr(trainer, "current_k", None)  # the K MaxPO optimises pass@K for, when the evaluation measures it
+    deepspeed = trainer.accelerator.state.deepspeed_plugin if trainer.is_deepspeed_enabled else None
     return {
         "trainer": script_args.trainer,
         "model": model_args.model_name_or_path,
         "dataset": description,
-        "num_train_prompts": len(dataset) if hasattr(dataset, "__len__") else None,
+        "num_train_prompts": len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None,
         "num_eval_prompts": len(test) if test is not None else 0,
         "eval_samples": script_args.eval_samples,
         "num_processes": trainer.accelerator.num_processes,
-        "deepspeed_zero_stage": trainer.accelerator.state.deepspeed_plugin.zero_stage
-        if trainer.is_deepspeed_enabled
-        else None,
+        "deepspeed_zero_stage": deepspeed.zero_stage if deepspeed else None,
         "max_steps": trainer.state.max_steps,
         "global_step": trainer.state.global_step,
         "before": points[0] if points else None,
@@ -202,6 +144,8 @@ def run_metrics(script_args, model_args, trainer, callback, description: str, te
         "series": collect_series(trainer.state.log_history),
         "estimator_state": getattr(trainer, "_estimator_state", {}),
         "output_dir": os.path.abspath(trainer.args.output_dir),
+        "target_k": k if isinstance(k, int) and 1 < k <= script_args.eval_samples else None,
+        "eval_seconds": callback.seconds,
     }
 
 
@@ -215,27 +159,24 @@ def write_outputs(metrics: dict[str, Any], output_dir: str, plot: bool) -> None:
     try:
         files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
     except Exception as err:  # noqa: BLE001 - any plotting error is only a warning
-        print(
-            f"\n[trl-basis] warning: could not draw {PLOT_FILE} ({type(err).__name__}: {err}); the model and "
-            f"{METRICS_FILE} are saved.",
-            file=sys.stderr,
-        )
+        message = f"could not draw {PLOT_FILE} ({type(err).__name__}: {err}); the model and {METRICS_FILE} are saved."
+        print(f"\n[trl-basis] warning: {message}", file=sys.stderr)
     else:
         write_json_atomically(files["metrics"], metrics, indent=2)  # now listing the plot too
 
 
-def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -> None:
+def report(metrics: dict[str, Any], say) -> None:
+    before, after, k = metrics["before"], metrics["after"], metrics["target_k"]
     say("")
-    if metrics["before"] is not None and not interrupted:
-        before, after = metrics["before"], metrics["after"]
-        k, target = metrics.get("target_k"), ""
+    if before is not None and not metrics["interrupted"]:
+        target = ""
         if k:  # MaxPO's own objective, beside pass@1
             target = (
                 f"; pass@{k} (the trainer's K) {before['pass_at_k'][str(k)]:.3f} -> {after['pass_at_k'][str(k)]:.3f}"
             )
         say(
             f"[trl-basis] held-out accuracy: {before['accuracy']:.3f} before -> {after['accuracy']:.3f} after"
-            f"{target} ({metrics['num_eval_prompts']} prompts x {eval_samples} samples)"
+            f"{target} ({metrics['num_eval_prompts']} prompts x {metrics['eval_samples']} samples)"
         )
     say(
         f"[trl-basis] wall time {metrics['wall_seconds']:.0f}s (setup incl. reference stage "
@@ -243,25 +184,15 @@ def report(metrics: dict[str, Any], eval_samples: int, interrupted: bool, say) -
         f"{metrics['eval_seconds']:.0f}s)"
     )
     files = metrics["files"]
-    say(f"[trl-basis] model:   {files['model']}")
-    say(f"[trl-basis] metrics: {files['metrics']}")
-    say(f"[trl-basis] card:    {os.path.join(files['model'], 'README.md')}")
-    if "plot" in files:
-        say(f"[trl-basis] plot:    {files['plot']}")
-
-
-def trainer_name(argv: list[str]) -> str:
-    """The `--trainer` of a command line (else its `--config` YAML's `trainer:`, else "basis"): it picks the parser."""
-    from .._cli_input import explicit_value
-
-    config = {}
-    path = explicit_value("config", argv, {})
-    if path:
-        import yaml
-
-        with open(path, encoding="utf-8") as f:
-            config = yaml.safe_load(f) or {}
-    return str(explicit_value("trainer", argv, config) or "basis")
+    card = os.path.join(files["model"], "README.md")
+    for name, path in (
+        ("model", files["model"]),
+        ("metrics", files["metrics"]),
+        ("card", card),
+        ("plot", files.get("plot")),
+    ):
+        if path:
+            say(f"[trl-basis] {name + ':':<8} {path}")
 
 
 if __name__ == "__main__":
