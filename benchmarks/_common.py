@@ -67,14 +67,6 @@ def scorer(model, tokenizer, reward, **sampling):
     )
 
 
-def held_out_accuracy(trainer, dataset, reward, num_samples: int = 4, seed: int = 0) -> float:
-    """Mean sampled reward over `num_samples` completions per held-out prompt, sampled by `trainer` (a training run's
-    own, or `scorer`'s) through `trl_basis.evaluation.held_out_accuracy`."""
-    from trl_basis.evaluation import held_out_accuracy as evaluate
-
-    return evaluate(trainer, dataset, reward, num_samples=num_samples, seed=seed)["accuracy"]
-
-
 def sample_groups_with_logprobs(model, tokenizer, examples, reward, group_size: int, max_new_tokens: int):
     """`group_size` completions of each prompt (temperature 1, no top-k/top-p): rewards (P, B) and the summed
     completion log-probs (P, B) with a graph, for a policy gradient by hand.

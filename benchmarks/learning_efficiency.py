@@ -61,7 +61,7 @@ import statistics
 import warnings
 
 import _harness as harness
-from _common import CPU_TRAINING, held_out_accuracy, load_tiny, scorer, tiny_world
+from _common import CPU_TRAINING, load_tiny, scorer, tiny_world
 from _methods import SPO_DISCOUNT, group_size, make_trainer
 
 warnings.filterwarnings("ignore")
@@ -97,6 +97,13 @@ def completions_per_step(method: str, batch: int) -> int:
     return batch * group_size(method) if method.endswith("x64p") else batch
 
 
+def accuracy_of(trainer, test, reward, opts) -> float:
+    """Held-out pass@1 sampled by `trainer` (the library's one path; every random stream restored after)."""
+    from trl_basis.evaluation import held_out_accuracy
+
+    return held_out_accuracy(trainer, test, reward, num_samples=opts.eval_samples, seed=opts.eval_seed)["accuracy"]
+
+
 def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> dict:
     """Train one method for one seed; its accuracy curve against wall/CPU time (evaluations excluded) and
     completions (the offline stage's included)."""
@@ -125,7 +132,7 @@ def run_method(method: str, seed: int, opts, world, initial_accuracy: float) -> 
         with clock.paused():  # evaluation time is excluded from the time axis
             if accuracy is None:
                 # The run's own trainer samples (its sampler, TRL's path); every random stream is restored after.
-                accuracy = held_out_accuracy(trainer, test, reward, num_samples=opts.eval_samples, seed=opts.eval_seed)
+                accuracy = accuracy_of(trainer, test, reward, opts)
             points.append(
                 dict(step=step, wall=wall, cpu=cpu, completions=offline + step * per_step, accuracy=accuracy)
             )
@@ -340,9 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     world = tiny_world(opts.train_prompts, opts.eval_prompts, seed=0, world=opts.world, difficulties=opts.difficulties)
     model0, tokenizer = load_tiny(world=opts.world)
     with harness.timed() as total:
-        initial_accuracy = held_out_accuracy(
-            scorer(model0, tokenizer, world[3]), world[2], world[3], num_samples=opts.eval_samples, seed=opts.eval_seed
-        )
+        initial_accuracy = accuracy_of(scorer(model0, tokenizer, world[3]), world[2], world[3], opts)
         print(f"initial held-out accuracy: {initial_accuracy:.4f}", flush=True)
         runs = harness.seed_major(
             opts.seeds,

@@ -47,8 +47,8 @@ import _harness as harness
 import torch
 from _common import CPU_TRAINING, load_tiny, scorer, tiny_world
 
-TRAINERS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
-EXPECTED_ROWS = list(TRAINERS.values())  # the smoke test looks for rows starting with these labels
+LABELS = {"grpo": "GRPO", "maxpo": "MaxPO, K = 4", "basis": "BASIS", "basis_exact": "BASIS exact"}
+EXPECTED_ROWS = list(LABELS.values())  # the smoke test looks for rows starting with these labels
 GROUP = 8
 FULL = dict(completions=64, warmup=3, steps=30, num_train=600)
 QUICK = dict(completions=8, warmup=1, steps=2, num_train=96)
@@ -56,7 +56,7 @@ QUICK = dict(completions=8, warmup=1, steps=2, num_train=96)
 
 def label(name: str, completions: int) -> str:
     shape = f"{completions} prompts x 1" if name.startswith("basis") else f"{completions // GROUP} prompts x {GROUP}"
-    return f"{TRAINERS[name]} ({shape})"
+    return f"{LABELS[name]} ({shape})"
 
 
 # ----------------------------------------------------------------------------------------------- worker
@@ -161,7 +161,7 @@ def prepare_data(cfg: dict, path: Path) -> int:
 def summarise(results: dict[str, dict], cfg: dict) -> list[list]:
     rows = []
     warm = cfg["warmup"]
-    for name in TRAINERS:
+    for name in LABELS:
         res = results[name]
         wall, cpu = res["step_wall"][warm:], res["step_cpu"][warm:]
         if res["adv_wall"]:
@@ -209,12 +209,12 @@ def plot(results: dict[str, dict], cfg: dict, path: str) -> None:
     """Two panels: mean CPU seconds per step split into advantage computation and the rest; training memory."""
     plt = harness.pyplot()
     warm = cfg["warmup"]
-    names = [label(name, cfg["completions"]) for name in TRAINERS]
-    step = [statistics.fmean(results[n]["step_cpu"][warm:]) for n in TRAINERS]
-    adv = [statistics.fmean(results[n]["adv_cpu"][warm:]) if results[n]["adv_cpu"] else 0.0 for n in TRAINERS]
+    names = [label(name, cfg["completions"]) for name in LABELS]
+    step = [statistics.fmean(results[n]["step_cpu"][warm:]) for n in LABELS]
+    adv = [statistics.fmean(results[n]["adv_cpu"][warm:]) if results[n]["adv_cpu"] else 0.0 for n in LABELS]
     memory = [
         results[n]["peak_training"] - results[n]["rss_built"] if results[n]["peak_training"] is not None else 0.0
-        for n in TRAINERS
+        for n in LABELS
     ]
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
     rest = [s - a for s, a in zip(step, adv)]
@@ -238,7 +238,7 @@ def parse(argv: list[str] | None):
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (full: 3)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (full: 30)")
     parser.add_argument("--num-train", type=int, default=None, help="training prompts before the filter (full: 600)")
-    parser.add_argument("--worker", choices=list(TRAINERS), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=list(LABELS), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     opts = harness.resolve(parser.parse_args(argv), FULL, QUICK)
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     with harness.timed() as total, tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "data.json"
         kept = prepare_data(cfg, data_path)
-        for name in TRAINERS:
+        for name in LABELS:
             with harness.timed() as spent:
                 results[name] = run_worker(name, cfg, opts.threads, data_path, Path(tmp) / f"{name}.json")
             print(f"{label(name, cfg['completions'])}: done in {spent['wall']:.0f} s", flush=True)
