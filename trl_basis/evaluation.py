@@ -53,7 +53,8 @@ def sample_rewards(
 
     if num_samples < 1:
         raise ValueError(f"num_samples must be >= 1; got {num_samples}.")
-    if "prompt" not in (dataset.column_names or []):
+    environment = getattr(trainer, "environment_factories", None) is not None  # reset() writes the prompt
+    if "prompt" not in (dataset.column_names or []) and not environment:
         raise ValueError(f"The dataset needs a 'prompt' column; it has {dataset.column_names}.")
     funcs = [reward_funcs] if callable(reward_funcs) else (None if reward_funcs is None else list(reward_funcs))
     accelerator = trainer.accelerator
