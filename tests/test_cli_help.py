@@ -90,7 +90,9 @@ def test_help_shows_the_defaults_the_run_really_uses(capsys, command, trainer):
 def test_help_all_lists_every_option(capsys):
     assert cli.main(["train", "--help-all"]) == 0
     text = capsys.readouterr().out
-    assert len(text.splitlines()) > 1000 and "--gradient_accumulation_steps" in text and "--basis_temperature_num" in text
+    assert (
+        len(text.splitlines()) > 1000 and "--gradient_accumulation_steps" in text and "--basis_temperature_num" in text
+    )
 
 
 def test_no_command_prints_usage_and_exits_2(capsys):

@@ -122,6 +122,8 @@ def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple
     trainer = trainer_name(argv, config, config_path) if command == "train" else "basis"
     check_input(command, trainer, argv, config, config_path, check_model_path)
     defaults = cli_defaults(command, trainer, argv, config)
+    if command == "train":  # the trainer picked above (by --advantage_estimator, say) is the script's too
+        defaults["trainer"] = trainer
     parser = build_parser(command, trainer)
     parser.set_defaults_with_config(**defaults)
     with warnings.catch_warnings():
@@ -180,11 +182,18 @@ def explicit_value(name: str, argv: list[str], config: dict[str, Any]):
 
 
 def trainer_name(argv: list[str], config: dict[str, Any] | None = None, config_path: str | None = None) -> str:
-    """The `--trainer` of a command line, else its `--config` YAML's `trainer:`, else "basis". Read before parsing,
-    as `trl` reads its command: the trainer picks the config class, hence the parser."""
+    """The `--trainer` of a command line, else its `--config` YAML's `trainer:`, else the trainer of its
+    `--advantage_estimator` (`trainer_for_estimator`: "maxpo" for a group estimator), else "basis". Read before
+    parsing, as `trl` reads its command: the trainer picks the config class, hence the parser."""
     if config is None:
         config_path, config = read_yaml(_normalized(argv))
-    trainer = str(explicit_value("trainer", argv, config) or "basis")
+    trainer = explicit_value("trainer", argv, config)
+    estimator = explicit_value("advantage_estimator", argv, config)
+    if not trainer and estimator is not None:  # only then import the estimator registry (and torch)
+        from .trainers.registry import trainer_for_estimator
+
+        trainer = trainer_for_estimator(str(estimator))
+    trainer = str(trainer or "basis")
     if trainer not in TRAINERS:
         where = config_path if explicit_value("trainer", argv, {}) is None else "--trainer"
         raise CLIError(f"unknown trainer {trainer!r} (from {where}); use one of {', '.join(TRAINERS)}.")
