@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import sys
 import time
 import warnings
@@ -37,27 +36,6 @@ USAGE = (
     "  accelerate launch --config_file accelerate_configs/multi_gpu.yaml -m trl_basis train --config FILE.yaml"
 )
 
-# Defaults of the built-in arithmetic task (the tiny model): a few minutes on 2 CPU cores. Per trainer, then shared.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "basis": dict(per_device_train_batch_size=64, reference_batch_size=128),
-    "maxpo": dict(per_device_train_batch_size=64, num_generations=8, max_k=4),
-    "grpo": dict(per_device_train_batch_size=64, num_generations=8),
-}
-TASK_SHARED_DEFAULTS: dict[str, Any] = dict(
-    max_steps=300,
-    # Where BASIS and GRPO both learn on the tiny model (docs/tiny_model.md, "Learning rate"): at 1e-4 GRPO@8 degrades
-    # it, at 3e-4 both collapse.
-    learning_rate=5e-5,
-    lr_scheduler_type="constant_with_warmup",
-    warmup_steps=5,
-    max_completion_length=8,
-    temperature=1.0,
-    logging_steps=1,
-    save_strategy="no",
-    seed=0,
-)
-#: What a finished or checkpointed run leaves in its output_dir (the model, its adapter, our metrics, TRL's state).
-RUN_FILES = ("config.json", "adapter_config.json", "model.safetensors", "metrics.json", "trainer_state.json")
 CHECKPOINTING = {"gradient_checkpointing", "activation_checkpointing"}  # transformers 5 renamed the first
 
 
@@ -242,7 +220,8 @@ def check_input(
 def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda: bool | None = None) -> dict:
     """This run's defaults that differ from the dataclasses' (the built-in task's, the tiny model, CPU without a
     GPU), leaving out the options given in the YAML or as flags. `cuda`: whether a GPU is there (None: ask torch)."""
-    from .data import is_builtin_task
+    from ._devices import deepspeed_without_gpu
+    from .data import TASK_DEFAULTS, TASK_SHARED_DEFAULTS, is_builtin_task
     from .tasks.worlds import get_world
 
     if cuda is None:
@@ -277,98 +256,38 @@ def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda
     if not cuda:
         defaults.update(bf16=False, activation_checkpointing=False)
         deepspeed = "deepspeed" in explicit or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-        defaults.update(_deepspeed_without_gpu() if deepspeed else {"use_cpu": True})
+        defaults.update(deepspeed_without_gpu() if deepspeed else {"use_cpu": True})
     if explicit & CHECKPOINTING:  # either spelling given: the user's choice stands
         explicit |= CHECKPOINTING
     return {key: value for key, value in defaults.items() if key not in explicit}
 
 
-def _deepspeed_without_gpu() -> dict[str, Any]:
-    """DeepSpeed on CPU (tests, debugging; set DS_ACCELERATOR=cpu). accelerate drops DeepSpeed when `use_cpu=True`,
-    and without a GPU it picks no process-group backend: set up its state for DeepSpeed on gloo, and have the trainer
-    use it (`use_configured_state`)."""
-    from accelerate import PartialState
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or "LOCAL_RANK" in os.environ:
-        previous = os.environ.get("ACCELERATE_USE_DEEPSPEED")
-        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
-        PartialState(backend="gloo")
-        if previous is None:
-            del os.environ["ACCELERATE_USE_DEEPSPEED"]
-        return {"use_cpu": False, "accelerator_config": {"use_configured_state": True}}
-    return {"use_cpu": False}
-
-
 # ---------------------------------------------------------------------------------------------------- after parsing
 def check_run(command: str, script_args, training_args, model_args) -> None:
-    """Where the run writes, what it resumes from and what it loads with: checked before anything is sampled."""
-    if command == "train":
-        _check_folder(training_args.output_dir, "output_dir")
-        if training_args.max_steps == 0 or training_args.max_steps < -1:
-            raise CLIError(
-                "max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
-                f"{training_args.max_steps}."
-            )
-        training_args.resume_from_checkpoint = _resume_path(training_args)
-        if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
-            folder = training_args.output_dir
-            names = os.listdir(folder) if os.path.isdir(folder) else []
-            found = sorted(n for n in names if n in RUN_FILES or n.startswith("checkpoint-"))
-            if found:  # it would be replaced silently
+    """Where the run writes, what it resumes from and what it loads with (`trl_basis.runs`): checked before
+    anything is sampled."""
+    from .runs import check_writable_folder, refuse_existing_run, resume_path
+
+    try:
+        if command == "train":
+            check_writable_folder(training_args.output_dir, "output_dir")
+            if training_args.max_steps == 0 or training_args.max_steps < -1:
                 raise CLIError(
-                    f"output_dir {folder!r} already holds a run ({', '.join(found[:3])}); pass another --output_dir, "
-                    "or --overwrite_output_dir true to replace it (--resume_from_checkpoint true continues it)."
+                    "max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
+                    f"{training_args.max_steps}."
                 )
-    else:
-        _check_folder(script_args.save_path, "save_path")
+            training_args.resume_from_checkpoint = resume_path(
+                training_args.resume_from_checkpoint, training_args.output_dir
+            )
+            if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
+                refuse_existing_run(training_args.output_dir)  # it would be replaced silently
+        else:
+            check_writable_folder(script_args.save_path, "save_path")
+    except ValueError as err:
+        raise CLIError(str(err)) from err
     if (model_args.load_in_4bit or model_args.load_in_8bit) and importlib.util.find_spec("bitsandbytes") is None:
         flag = "load_in_4bit" if model_args.load_in_4bit else "load_in_8bit"
         raise CLIError(f"--{flag} needs the bitsandbytes package (pip install bitsandbytes, on a CUDA machine).")
-
-
-def _check_folder(path: str, option: str) -> None:
-    from ._io import nearest_existing
-
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise CLIError(f"{option} {path!r} is a file; pass a folder.")
-    existing = nearest_existing(path)  # the nearest folder that exists must let us create the rest
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
-
-
-def _resume_path(training_args) -> str | None:
-    """`--resume_from_checkpoint`: a complete checkpoint folder, or None; true/yes means the latest COMPLETE
-    checkpoint of output_dir (transformers would take the latest folder, even a half-written one)."""
-    resume, folder = training_args.resume_from_checkpoint, training_args.output_dir
-    if resume is None or str(resume).lower() in ("false", "no"):
-        return None
-    if str(resume).lower() not in ("true", "yes"):
-        if not os.path.isdir(resume):
-            raise CLIError(f"--resume_from_checkpoint {resume!r} is not a folder; pass a checkpoint-* folder or true.")
-        if not os.path.isfile(os.path.join(resume, "trainer_state.json")):
-            raise CLIError(
-                f"checkpoint {resume!r} has no trainer_state.json: it is incomplete (interrupted while saving?); "
-                "resume from an earlier checkpoint."
-            )
-        return resume
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    found = sorted(
-        (int(m[1]), os.path.join(folder, m[0])) for m in map(re.compile(r"checkpoint-(\d+)").fullmatch, names) if m
-    )
-    numbered = [path for _, path in found if os.path.isdir(path)]
-    complete = [path for path in numbered if os.path.isfile(os.path.join(path, "trainer_state.json"))]
-    if not complete:
-        raise CLIError(
-            f"--resume_from_checkpoint true, but output_dir {folder!r} has no complete checkpoint-* folder; pass a "
-            "checkpoint path, or train without it."
-        )
-    if numbered[-1] != complete[-1]:
-        print(
-            f"trl-basis: note: {numbered[-1]} is incomplete (no trainer_state.json: interrupted while saving?); "
-            f"resuming from {complete[-1]}.",
-            file=sys.stderr,
-        )
-    return complete[-1]
 
 
 # ---------------------------------------------------------------------------------------------------- --help
