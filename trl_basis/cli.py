@@ -6,11 +6,12 @@
 The scripts behind the commands (`trl_basis.scripts.train`, `trl_basis.scripts.estimate_references`) have TRL's
 `make_parser()` and `main(script_args, training_args, model_args)`; their `TrlParser` reads the YAML file (exporting
 its `env`) and the flags (flags win), and the dataclasses' `__post_init__` check the values. This module peeks at
-`--trainer` (it picks the config class, hence which options exist) and `--config`, checks option names and value
-types from the options spec without importing torch (`trl_basis._cli_spec`), adds the defaults of the built-in tiny
-task on CPU, then hands everything to the parser. With no arguments, `trl-basis train` trains BASIS on the shipped
-tiny model and arithmetic task, on CPU, in a few minutes. Bad input stops with one line on stderr and exit code 2
-before any model loads; so does a library `ValueError` later on (`TRL_BASIS_TRACEBACK=1` shows its traceback).
+`--trainer` (it picks the config class, hence which options exist; without it, `--advantage_estimator` picks it) and
+`--config`, checks option names and value types from the options spec without importing torch (`trl_basis._cli_spec`),
+adds the defaults of the built-in tiny task on CPU, then hands everything to the parser. With no arguments,
+`trl-basis train` trains BASIS on the shipped tiny model and arithmetic task, on CPU, in a few minutes. Bad input
+stops with one line on stderr and exit code 2 before any model loads; so does a library `ValueError` later on
+(`TRL_BASIS_TRACEBACK=1` shows its traceback).
 """
 
 from __future__ import annotations
@@ -297,21 +298,17 @@ def help_for(command: str, argv: list[str]) -> str:
     trainer = trainer_name(argv) if command == "train" else "basis"  # a bad --config or --trainer: CLIError
     if "--help-all" in argv:
         return build_parser(command, trainer).format_help()
-    return _cli_spec.help_text(command, trainer, *_help_defaults(command, trainer))
+    return _cli_spec.help_text(command, trainer, *help_defaults(command, trainer))
 
 
-def _help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
-    """The defaults of a run with no option on a machine without a GPU, and those only the built-in task uses."""
+def help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
+    """The defaults `--help` shows (`_cli_spec.help_entries`): a run's with no option on a machine without a GPU,
+    and those only the built-in task uses."""
     builtin = cli_defaults(command, trainer, [], {}, cuda=False)
     other = cli_defaults(command, trainer, ["--dataset_name", "my/dataset"], {}, cuda=False)
     if command == "train":  # GRPOConfig resolves None to gradient_accumulation_steps (1 unless given)
         builtin.setdefault("steps_per_generation", builtin.get("gradient_accumulation_steps", 1))
     return builtin, {k for k, v in builtin.items() if k not in other or other[k] != v} - {"model_name_or_path"}
-
-
-def help_entries_for(command: str, trainer: str):
-    """The `(group, [(option, default, help)])` that `--help` prints."""
-    return _cli_spec.help_entries(command, trainer, *_help_defaults(command, trainer))
 
 
 if __name__ == "__main__":
