@@ -92,9 +92,10 @@ def _fail(message: str, code: int = 2) -> int:
 def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple[Any, Any, Any]:
     """Parse `argv` of `command` into `(script_args, trainer_config, model_config)`; `CLIError` on bad input.
 
-    Peeks at `--config` and `--trainer`, checks names, values and the model path from the spec (no heavy import),
-    then `TrlParser.parse_args_and_config` applies this run's defaults, the YAML file and the flags, in that order.
-    Finally checks the paths the run writes and resumes from. Loads no model, tokenizer or dataset.
+    Peeks at `--config` and `--trainer` (or `--advantage_estimator`), checks names, values and the model path from
+    the spec (no heavy import), then `TrlParser.parse_args_and_config` applies this run's defaults, the YAML file and
+    the flags, in that order. Finally checks the paths the run writes and resumes from. Loads no model, tokenizer or
+    dataset.
     """
     argv = _normalized(argv)
     config_path, config = read_yaml(argv)
