@@ -284,7 +284,9 @@ def test_main_job_without_arguments_reduced(tmp_path):
     proc, _ = run_cli("train", *REDUCED, "--reference_cache_dir", str(tmp_path / "cache"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = check_outputs(out, "basis", 3)
-    assert len(metrics["series"]["temperature"]) == 3 and all(0.01 <= b <= 5.0 for b in metrics["series"]["temperature"])
+    assert len(metrics["series"]["temperature"]) == 3 and all(
+        0.01 <= b <= 5.0 for b in metrics["series"]["temperature"]
+    )
     assert metrics["estimator_state"]["temperature"] == pytest.approx(metrics["series"]["temperature"])
     assert "[held-out] before training" in proc.stdout and str(out / "training_curves.png") in proc.stdout
 
@@ -596,3 +598,50 @@ def test_sigkill_during_the_offline_stage_leaves_no_cache_entry(tmp_path):
     assert all(p.parent.name.endswith(".partial") and p.name.startswith("chunk-") for p in leftovers), leftovers
     for chunk in (p for p in leftovers if p.suffix == ".json"):
         assert len(json.loads(chunk.read_text())["reference_rewards"]) > 0
+
+
+# ---------------------------------------------------------------------------------------------------- estimator by name
+def test_the_estimator_picks_the_trainer_unless_the_trainer_is_given(tmp_path):
+    from trl_basis import BASISConfig, MaxPOConfig
+
+    script_args, args, _ = cli.parse("train", ["--advantage_estimator", "rloo"])
+    assert script_args.trainer == "maxpo" and isinstance(args, MaxPOConfig) and args.advantage_estimator == "rloo"
+    script_args, args, _ = cli.parse("train", ["--advantage_estimator", "reinforce_pp"])
+    assert (
+        script_args.trainer == "basis" and isinstance(args, BASISConfig) and args.advantage_estimator == "reinforce_pp"
+    )
+    config = tmp_path / "run.yaml"
+    config.write_text("advantage_estimator: pkpo\n")
+    script_args, args, _ = cli.parse("train", ["--config", str(config)])
+    assert script_args.trainer == "maxpo" and isinstance(args, MaxPOConfig) and args.advantage_estimator == "pkpo"
+    with pytest.raises(CLIError, match="advantage_estimator='rloo' is not a registered one-completion"):
+        cli.parse("train", ["--trainer", "basis", "--advantage_estimator", "rloo"])  # --trainer wins
+
+
+def test_an_unknown_estimator_is_one_line(capsys):
+    assert cli.main(["train", "--advantage_estimator", "no_such_estimator"]) == 2
+    _assert_one_line(capsys.readouterr().err, "advantage_estimator='no_such_estimator'")
+
+
+@pytest.mark.slow
+def test_an_estimator_registered_at_run_time_trains_by_name(tmp_path):
+    from trl_basis.advantages import ESTIMATORS, register_estimator
+
+    @register_estimator("test_mean_baseline", group=False)
+    def mean_baseline(rewards, batch, state, args):
+        """Reward minus the batch mean."""
+        state["calls"] = state.get("calls", 0) + 1
+        return rewards - rewards.nanmean(), {"test_mean_baseline/calls": float(state["calls"])}
+
+    out = tmp_path / "run"
+    argv = ["train", "--advantage_estimator", "test_mean_baseline", "--max_steps", "2", "--task_num_train", "64"]
+    argv += ["--per_device_train_batch_size", "16", "--eval_prompts", "8", "--eval_samples", "2", "--eval_points"]
+    argv += ["0", "--save_strategy", "steps", "--save_steps", "2", "--plot", "false", "--output_dir", str(out)]
+    try:
+        assert cli.main(argv) == 0
+    finally:
+        del ESTIMATORS["test_mean_baseline"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainer"] == "basis" and metrics["global_step"] == 2
+    history = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())["log_history"]
+    assert [h["test_mean_baseline/calls"] for h in history if "test_mean_baseline/calls" in h] == [1.0, 2.0]

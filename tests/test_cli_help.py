@@ -51,7 +51,7 @@ def test_help_is_short_grouped_and_names_config_and_help_all(capsys, command, tr
     assert 40 < len(lines) < 150, len(lines)
     assert "--config FILE.yaml" in text and "--help-all" in text
     assert max(map(len, lines)) <= _cli_spec.HELP_WIDTH
-    for title, rows in cli.help_entries_for(command, trainer):
+    for title, rows in _cli_spec.help_entries(command, trainer, *cli.help_defaults(command, trainer)):
         assert f"{title}:" in text
         for name, _, _ in rows:
             assert f"--{name} " in text or f"--{name}," in text, name
@@ -78,7 +78,7 @@ def test_help_shows_the_defaults_the_run_really_uses(capsys, command, trainer):
     capsys.readouterr()
     assert cli.main([*_argv(command, trainer), "--help"]) == 0
     text = capsys.readouterr().out
-    for title, rows in cli.help_entries_for(command, trainer):
+    for title, rows in _cli_spec.help_entries(command, trainer, *cli.help_defaults(command, trainer)):
         for name, shown, _ in rows:
             holder = next(obj for obj in parsed if hasattr(obj, name))
             value = "basis" if name == "trainer" else getattr(holder, name)  # --trainer's default, not the one given
@@ -90,7 +90,9 @@ def test_help_shows_the_defaults_the_run_really_uses(capsys, command, trainer):
 def test_help_all_lists_every_option(capsys):
     assert cli.main(["train", "--help-all"]) == 0
     text = capsys.readouterr().out
-    assert len(text.splitlines()) > 1000 and "--gradient_accumulation_steps" in text and "--basis_temperature_num" in text
+    assert (
+        len(text.splitlines()) > 1000 and "--gradient_accumulation_steps" in text and "--basis_temperature_num" in text
+    )
 
 
 def test_no_command_prints_usage_and_exits_2(capsys):

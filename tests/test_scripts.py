@@ -29,12 +29,12 @@ def test_estimate_references_removes_only_the_folder_it_created(tmp_path, monkey
 
 @pytest.mark.slow
 def test_a_plotting_failure_keeps_the_metrics(tmp_path, monkeypatch, capsys):
-    from trl_basis.scripts import train as train_script
+    from trl_basis import reporting  # writes metrics.json, then the plot, for scripts.train
 
     def broken_plot(*args, **kwargs):
         raise RuntimeError("no display")
 
-    monkeypatch.setattr(train_script, "plot_curves", broken_plot)
+    monkeypatch.setattr(reporting, "plot_curves", broken_plot)
     out = tmp_path / "run"
     argv = ["train", "--max_steps", "2", "--task_num_train", "64", "--per_device_train_batch_size", "16"]
     argv += ["--eval_prompts", "8", "--eval_samples", "2", "--eval_points", "0", "--output_dir", str(out)]

@@ -27,3 +27,15 @@ def nearest_existing(path: str) -> str:
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     return existing
+
+
+@contextlib.contextmanager
+def removing_new_empty_folders(path: str):
+    """Run the block, then remove `path` and the parents the block created while they are empty: only folders that
+    did not exist before (a trainer's `output_dir` that nothing was written to), never the user's own."""
+    existing = nearest_existing(path)
+    yield
+    created = os.path.abspath(path)
+    while created != existing and os.path.isdir(created) and not os.listdir(created):
+        os.rmdir(created)
+        created = os.path.dirname(created)

@@ -6,18 +6,18 @@
 The scripts behind the commands (`trl_basis.scripts.train`, `trl_basis.scripts.estimate_references`) have TRL's
 `make_parser()` and `main(script_args, training_args, model_args)`; their `TrlParser` reads the YAML file (exporting
 its `env`) and the flags (flags win), and the dataclasses' `__post_init__` check the values. This module peeks at
-`--trainer` (it picks the config class, hence which options exist) and `--config`, checks option names and value
-types from the options spec without importing torch (`trl_basis._cli_spec`), adds the defaults of the built-in tiny
-task on CPU, then hands everything to the parser. With no arguments, `trl-basis train` trains BASIS on the shipped
-tiny model and arithmetic task, on CPU, in a few minutes. Bad input stops with one line on stderr and exit code 2
-before any model loads; so does a library `ValueError` later on (`TRL_BASIS_TRACEBACK=1` shows its traceback).
+`--trainer` (it picks the config class, hence which options exist; without it, `--advantage_estimator` picks it) and
+`--config`, checks option names and value types from the options spec without importing torch (`trl_basis._cli_spec`),
+adds the defaults of the built-in tiny task on CPU, then hands everything to the parser. With no arguments,
+`trl-basis train` trains BASIS on the shipped tiny model and arithmetic task, on CPU, in a few minutes. Bad input
+stops with one line on stderr and exit code 2 before any model loads; so does a library `ValueError` later on
+(`TRL_BASIS_TRACEBACK=1` shows its traceback).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import sys
 import time
 import warnings
@@ -37,27 +37,6 @@ USAGE = (
     "  accelerate launch --config_file accelerate_configs/multi_gpu.yaml -m trl_basis train --config FILE.yaml"
 )
 
-# Defaults of the built-in arithmetic task (the tiny model): a few minutes on 2 CPU cores. Per trainer, then shared.
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "basis": dict(per_device_train_batch_size=64, reference_batch_size=128),
-    "maxpo": dict(per_device_train_batch_size=64, num_generations=8, max_k=4),
-    "grpo": dict(per_device_train_batch_size=64, num_generations=8),
-}
-TASK_SHARED_DEFAULTS: dict[str, Any] = dict(
-    max_steps=300,
-    # Where BASIS and GRPO both learn on the tiny model (docs/tiny_model.md, "Learning rate"): at 1e-4 GRPO@8 degrades
-    # it, at 3e-4 both collapse.
-    learning_rate=5e-5,
-    lr_scheduler_type="constant_with_warmup",
-    warmup_steps=5,
-    max_completion_length=8,
-    temperature=1.0,
-    logging_steps=1,
-    save_strategy="no",
-    seed=0,
-)
-#: What a finished or checkpointed run leaves in its output_dir (the model, its adapter, our metrics, TRL's state).
-RUN_FILES = ("config.json", "adapter_config.json", "model.safetensors", "metrics.json", "trainer_state.json")
 CHECKPOINTING = {"gradient_checkpointing", "activation_checkpointing"}  # transformers 5 renamed the first
 
 
@@ -113,15 +92,18 @@ def _fail(message: str, code: int = 2) -> int:
 def parse(command: str, argv: list[str], check_model_path: bool = True) -> tuple[Any, Any, Any]:
     """Parse `argv` of `command` into `(script_args, trainer_config, model_config)`; `CLIError` on bad input.
 
-    Peeks at `--config` and `--trainer`, checks names, values and the model path from the spec (no heavy import),
-    then `TrlParser.parse_args_and_config` applies this run's defaults, the YAML file and the flags, in that order.
-    Finally checks the paths the run writes and resumes from. Loads no model, tokenizer or dataset.
+    Peeks at `--config` and `--trainer` (or `--advantage_estimator`), checks names, values and the model path from
+    the spec (no heavy import), then `TrlParser.parse_args_and_config` applies this run's defaults, the YAML file and
+    the flags, in that order. Finally checks the paths the run writes and resumes from. Loads no model, tokenizer or
+    dataset.
     """
     argv = _normalized(argv)
     config_path, config = read_yaml(argv)
     trainer = trainer_name(argv, config, config_path) if command == "train" else "basis"
     check_input(command, trainer, argv, config, config_path, check_model_path)
     defaults = cli_defaults(command, trainer, argv, config)
+    if command == "train":  # the trainer picked above (by --advantage_estimator, say) is the script's too
+        defaults["trainer"] = trainer
     parser = build_parser(command, trainer)
     parser.set_defaults_with_config(**defaults)
     with warnings.catch_warnings():
@@ -180,11 +162,18 @@ def explicit_value(name: str, argv: list[str], config: dict[str, Any]):
 
 
 def trainer_name(argv: list[str], config: dict[str, Any] | None = None, config_path: str | None = None) -> str:
-    """The `--trainer` of a command line, else its `--config` YAML's `trainer:`, else "basis". Read before parsing,
-    as `trl` reads its command: the trainer picks the config class, hence the parser."""
+    """The `--trainer` of a command line, else its `--config` YAML's `trainer:`, else the trainer of its
+    `--advantage_estimator` (`trainer_for_estimator`: "maxpo" for a group estimator), else "basis". Read before
+    parsing, as `trl` reads its command: the trainer picks the config class, hence the parser."""
     if config is None:
         config_path, config = read_yaml(_normalized(argv))
-    trainer = str(explicit_value("trainer", argv, config) or "basis")
+    trainer = explicit_value("trainer", argv, config)
+    estimator = explicit_value("advantage_estimator", argv, config)
+    if not trainer and estimator is not None:  # only then import the estimator registry (and torch)
+        from .trainers.registry import trainer_for_estimator
+
+        trainer = trainer_for_estimator(str(estimator))
+    trainer = str(trainer or "basis")
     if trainer not in TRAINERS:
         where = config_path if explicit_value("trainer", argv, {}) is None else "--trainer"
         raise CLIError(f"unknown trainer {trainer!r} (from {where}); use one of {', '.join(TRAINERS)}.")
@@ -233,7 +222,8 @@ def check_input(
 def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda: bool | None = None) -> dict:
     """This run's defaults that differ from the dataclasses' (the built-in task's, the tiny model, CPU without a
     GPU), leaving out the options given in the YAML or as flags. `cuda`: whether a GPU is there (None: ask torch)."""
-    from .data import is_builtin_task
+    from ._devices import deepspeed_without_gpu
+    from .data import TASK_DEFAULTS, TASK_SHARED_DEFAULTS, is_builtin_task
     from .tasks.worlds import get_world
 
     if cuda is None:
@@ -268,98 +258,38 @@ def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda
     if not cuda:
         defaults.update(bf16=False, activation_checkpointing=False)
         deepspeed = "deepspeed" in explicit or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
-        defaults.update(_deepspeed_without_gpu() if deepspeed else {"use_cpu": True})
+        defaults.update(deepspeed_without_gpu() if deepspeed else {"use_cpu": True})
     if explicit & CHECKPOINTING:  # either spelling given: the user's choice stands
         explicit |= CHECKPOINTING
     return {key: value for key, value in defaults.items() if key not in explicit}
 
 
-def _deepspeed_without_gpu() -> dict[str, Any]:
-    """DeepSpeed on CPU (tests, debugging; set DS_ACCELERATOR=cpu). accelerate drops DeepSpeed when `use_cpu=True`,
-    and without a GPU it picks no process-group backend: set up its state for DeepSpeed on gloo, and have the trainer
-    use it (`use_configured_state`)."""
-    from accelerate import PartialState
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or "LOCAL_RANK" in os.environ:
-        previous = os.environ.get("ACCELERATE_USE_DEEPSPEED")
-        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
-        PartialState(backend="gloo")
-        if previous is None:
-            del os.environ["ACCELERATE_USE_DEEPSPEED"]
-        return {"use_cpu": False, "accelerator_config": {"use_configured_state": True}}
-    return {"use_cpu": False}
-
-
 # ---------------------------------------------------------------------------------------------------- after parsing
 def check_run(command: str, script_args, training_args, model_args) -> None:
-    """Where the run writes, what it resumes from and what it loads with: checked before anything is sampled."""
-    if command == "train":
-        _check_folder(training_args.output_dir, "output_dir")
-        if training_args.max_steps == 0 or training_args.max_steps < -1:
-            raise CLIError(
-                "max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
-                f"{training_args.max_steps}."
-            )
-        training_args.resume_from_checkpoint = _resume_path(training_args)
-        if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
-            folder = training_args.output_dir
-            names = os.listdir(folder) if os.path.isdir(folder) else []
-            found = sorted(n for n in names if n in RUN_FILES or n.startswith("checkpoint-"))
-            if found:  # it would be replaced silently
+    """Where the run writes, what it resumes from and what it loads with (`trl_basis.runs`): checked before
+    anything is sampled."""
+    from .runs import check_writable_folder, refuse_existing_run, resume_path
+
+    try:
+        if command == "train":
+            check_writable_folder(training_args.output_dir, "output_dir")
+            if training_args.max_steps == 0 or training_args.max_steps < -1:
                 raise CLIError(
-                    f"output_dir {folder!r} already holds a run ({', '.join(found[:3])}); pass another --output_dir, "
-                    "or --overwrite_output_dir true to replace it (--resume_from_checkpoint true continues it)."
+                    "max_steps must be a positive number of optimizer steps (or -1 to train num_train_epochs); got "
+                    f"{training_args.max_steps}."
                 )
-    else:
-        _check_folder(script_args.save_path, "save_path")
+            training_args.resume_from_checkpoint = resume_path(
+                training_args.resume_from_checkpoint, training_args.output_dir
+            )
+            if not script_args.overwrite_output_dir and training_args.resume_from_checkpoint is None:
+                refuse_existing_run(training_args.output_dir)  # it would be replaced silently
+        else:
+            check_writable_folder(script_args.save_path, "save_path")
+    except ValueError as err:
+        raise CLIError(str(err)) from err
     if (model_args.load_in_4bit or model_args.load_in_8bit) and importlib.util.find_spec("bitsandbytes") is None:
         flag = "load_in_4bit" if model_args.load_in_4bit else "load_in_8bit"
         raise CLIError(f"--{flag} needs the bitsandbytes package (pip install bitsandbytes, on a CUDA machine).")
-
-
-def _check_folder(path: str, option: str) -> None:
-    from ._io import nearest_existing
-
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise CLIError(f"{option} {path!r} is a file; pass a folder.")
-    existing = nearest_existing(path)  # the nearest folder that exists must let us create the rest
-    if not os.path.isdir(existing) or not os.access(existing, os.W_OK | os.X_OK):
-        raise CLIError(f"{option} {path!r} cannot be written ({existing!r} is not a writable folder); pass another.")
-
-
-def _resume_path(training_args) -> str | None:
-    """`--resume_from_checkpoint`: a complete checkpoint folder, or None; true/yes means the latest COMPLETE
-    checkpoint of output_dir (transformers would take the latest folder, even a half-written one)."""
-    resume, folder = training_args.resume_from_checkpoint, training_args.output_dir
-    if resume is None or str(resume).lower() in ("false", "no"):
-        return None
-    if str(resume).lower() not in ("true", "yes"):
-        if not os.path.isdir(resume):
-            raise CLIError(f"--resume_from_checkpoint {resume!r} is not a folder; pass a checkpoint-* folder or true.")
-        if not os.path.isfile(os.path.join(resume, "trainer_state.json")):
-            raise CLIError(
-                f"checkpoint {resume!r} has no trainer_state.json: it is incomplete (interrupted while saving?); "
-                "resume from an earlier checkpoint."
-            )
-        return resume
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    found = sorted(
-        (int(m[1]), os.path.join(folder, m[0])) for m in map(re.compile(r"checkpoint-(\d+)").fullmatch, names) if m
-    )
-    numbered = [path for _, path in found if os.path.isdir(path)]
-    complete = [path for path in numbered if os.path.isfile(os.path.join(path, "trainer_state.json"))]
-    if not complete:
-        raise CLIError(
-            f"--resume_from_checkpoint true, but output_dir {folder!r} has no complete checkpoint-* folder; pass a "
-            "checkpoint path, or train without it."
-        )
-    if numbered[-1] != complete[-1]:
-        print(
-            f"trl-basis: note: {numbered[-1]} is incomplete (no trainer_state.json: interrupted while saving?); "
-            f"resuming from {complete[-1]}.",
-            file=sys.stderr,
-        )
-    return complete[-1]
 
 
 # ---------------------------------------------------------------------------------------------------- --help
@@ -369,21 +299,17 @@ def help_for(command: str, argv: list[str]) -> str:
     trainer = trainer_name(argv) if command == "train" else "basis"  # a bad --config or --trainer: CLIError
     if "--help-all" in argv:
         return build_parser(command, trainer).format_help()
-    return _cli_spec.help_text(command, trainer, *_help_defaults(command, trainer))
+    return _cli_spec.help_text(command, trainer, *help_defaults(command, trainer))
 
 
-def _help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
-    """The defaults of a run with no option on a machine without a GPU, and those only the built-in task uses."""
+def help_defaults(command: str, trainer: str) -> tuple[dict[str, Any], set[str]]:
+    """The defaults `--help` shows (`_cli_spec.help_entries`): a run's with no option on a machine without a GPU,
+    and those only the built-in task uses."""
     builtin = cli_defaults(command, trainer, [], {}, cuda=False)
     other = cli_defaults(command, trainer, ["--dataset_name", "my/dataset"], {}, cuda=False)
     if command == "train":  # GRPOConfig resolves None to gradient_accumulation_steps (1 unless given)
         builtin.setdefault("steps_per_generation", builtin.get("gradient_accumulation_steps", 1))
     return builtin, {k for k, v in builtin.items() if k not in other or other[k] != v} - {"model_name_or_path"}
-
-
-def help_entries_for(command: str, trainer: str):
-    """The `(group, [(option, default, help)])` that `--help` prints."""
-    return _cli_spec.help_entries(command, trainer, *_help_defaults(command, trainer))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,27 @@ if TYPE_CHECKING:
 BUILTIN_DATASET = "arithmetic"
 #: Written by `trl-basis estimate-references` next to a saved dataset: the task and the reward functions it used.
 TASK_INFO_FILE = "trl_basis_task.json"
+#: Training defaults of the built-in task on its tiny model (`trl-basis train` uses them when no --dataset_name is
+#: given): a few minutes on 2 CPU cores. Per trainer, then shared; e.g. `BASISConfig(**TASK_SHARED_DEFAULTS,
+#: **TASK_DEFAULTS["basis"], output_dir=...)`.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "basis": dict(per_device_train_batch_size=64, reference_batch_size=128),
+    "maxpo": dict(per_device_train_batch_size=64, num_generations=8, max_k=4),
+    "grpo": dict(per_device_train_batch_size=64, num_generations=8),
+}
+TASK_SHARED_DEFAULTS: dict[str, Any] = dict(
+    max_steps=300,
+    # Where BASIS and GRPO both learn on the tiny model (docs/tiny_model.md, "Learning rate"): at 1e-4 GRPO@8 degrades
+    # it, at 3e-4 both collapse.
+    learning_rate=5e-5,
+    lr_scheduler_type="constant_with_warmup",
+    warmup_steps=5,
+    max_completion_length=8,
+    temperature=1.0,
+    logging_steps=1,
+    save_strategy="no",
+    seed=0,
+)
 
 
 def is_builtin_dataset(name: str | None) -> bool:

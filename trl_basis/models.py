@@ -1,9 +1,11 @@
-"""Checks of a model path before anything loads: a local folder must hold a config and readable weights, and a Hub
-name must be in the cache when the hub is offline. Both raise `ValueError` with a one-line message."""
+"""How a run loads its model: checks of a model path before anything loads (a local folder must hold a config and
+readable weights, a Hub name must be in the cache when the hub is offline; both raise `ValueError` with a one-line
+message), and `model_init_kwargs`, the loading options of TRL's `ModelConfig` for a trainer's config."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def check_model(name: str) -> None:
@@ -53,3 +55,19 @@ def _check_weights(name: str, path: str) -> None:
                 f"model weights {os.path.join(name, file)!r} cannot be read ({' '.join(str(err).split())[:120]}); "
                 "the file is corrupt or truncated: save or download the model again."
             ) from err
+
+
+def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
+    """The `model_init_kwargs` a trainer's config (`training_args`) loads the model with, as TRL's `grpo.py` builds
+    them (both `trl-basis` commands use it): `ModelConfig`'s revision, attention, dtype and quantisation and the
+    config's `trust_remote_code`, under the config's own `model_init_kwargs`."""
+    from trl import get_quantization_config
+
+    kwargs = dict(
+        revision=model_args.model_revision,
+        trust_remote_code=training_args.trust_remote_code,
+        attn_implementation=model_args.attn_implementation,
+        dtype=model_args.dtype,
+        quantization_config=get_quantization_config(model_args),
+    )
+    return {**{k: v for k, v in kwargs.items() if v is not None}, **(training_args.model_init_kwargs or {})}

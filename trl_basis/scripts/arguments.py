@@ -1,11 +1,10 @@
 """The script arguments of `trl-basis train` and `trl-basis estimate-references` (TRL's `ScriptArguments` style),
-parsed with the trainer's config class and TRL's `ModelConfig`, and the model loading options both commands use."""
+parsed with the trainer's config class and TRL's `ModelConfig`."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 from trl import ScriptArguments
 
@@ -146,18 +145,3 @@ class ReferenceScriptArguments(DataArguments):
         default=os.path.join("outputs", "reference_rewards"),
         metadata={"help": "Folder for the dataset with the reference-reward column (datasets.save_to_disk)."},
     )
-
-
-def model_init_kwargs(training_args, model_args) -> dict[str, Any]:
-    """How both commands load the model, as TRL's `grpo.py`: `ModelConfig`'s revision, attention, dtype and
-    quantisation and the config's `trust_remote_code`, under the config's own `model_init_kwargs`."""
-    from trl import get_quantization_config
-
-    kwargs = dict(
-        revision=model_args.model_revision,
-        trust_remote_code=training_args.trust_remote_code,
-        attn_implementation=model_args.attn_implementation,
-        dtype=model_args.dtype,
-        quantization_config=get_quantization_config(model_args),
-    )
-    return {**{k: v for k, v in kwargs.items() if v is not None}, **(training_args.model_init_kwargs or {})}

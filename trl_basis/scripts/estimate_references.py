@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import os
 
-from .._io import nearest_existing
+from .._io import removing_new_empty_folders
 from ..data import BUILTIN_DATASET, TASK_INFO_FILE, default_reward_names, is_builtin_task, load_task
+from ..models import model_init_kwargs
 from ..reward_registry import resolve_reward_funcs
-from .arguments import ReferenceScriptArguments, model_init_kwargs
+from .arguments import ReferenceScriptArguments
 
 
 def make_parser(parser_class=None):
@@ -44,13 +45,9 @@ def main(script_args: ReferenceScriptArguments, training_args, model_args) -> st
             f"{len(train)} prompts of {description}; model {model_args.model_name_or_path}"
         )
     training_args.model_init_kwargs = model_init_kwargs(training_args, model_args)
-    # The trainer behind the offline stage creates output_dir (and missing parents): remember what already existed.
-    existing = nearest_existing(training_args.output_dir)
-    with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)
-    created = os.path.abspath(training_args.output_dir)
-    while created != existing and os.path.isdir(created) and not os.listdir(created):
-        os.rmdir(created)  # only folders this run created, and only while empty: never the user's own
-        created = os.path.dirname(created)
+    # The trainer behind the offline stage creates output_dir (and missing parents): removed again when left empty.
+    with removing_new_empty_folders(training_args.output_dir):
+        with_refs = estimate_reference_rewards(model_args.model_name_or_path, reward_funcs, train, args=training_args)
     splits = {script_args.dataset_train_split: with_refs}
     if test is not None:
         splits[script_args.dataset_test_split] = test

@@ -12,21 +12,17 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
-from .._io import write_json_atomically
 from .._threads import choose_num_threads
 from ..callbacks import CompactProgressCallback, HeldOutAccuracyCallback
 from ..cli import Interrupted, trainer_name
 from ..data import default_reward_names, is_builtin_task, load_task
 from ..model_card import held_out_results, write_model_card
-from ..plotting import collect_series, plot_curves
+from ..models import model_init_kwargs
+from ..reporting import METRICS_FILE, PLOT_FILE, report, run_metrics, write_outputs
 from ..reward_registry import resolve_reward_funcs
 from ..trainers.registry import config_class, trainer_class
-from .arguments import TrainScriptArguments, model_init_kwargs
-
-METRICS_FILE = "metrics.json"
-PLOT_FILE = "training_curves.png"
+from .arguments import TrainScriptArguments
 
 __all__ = ["METRICS_FILE", "PLOT_FILE", "Interrupted", "main", "make_parser"]
 
@@ -78,7 +74,8 @@ def main(script_args: TrainScriptArguments, training_args, model_args, started: 
         interrupted=interrupted, setup_seconds=setup_seconds, train_seconds=time.perf_counter() - train_start
     )
     trainer.save_model(training_args.output_dir)
-    metrics.update(run_metrics(script_args, model_args, trainer, callback, description, test))
+    facts = dict(name=script_args.trainer, model=model_args.model_name_or_path, dataset=description)
+    metrics.update(run_metrics(trainer, callback, test, **facts, eval_samples=script_args.eval_samples))
     if state.is_main_process:
         metrics["wall_seconds"] = time.perf_counter() - started
         write_outputs(metrics, training_args.output_dir, plot=script_args.plot)
@@ -121,78 +118,6 @@ def train_keeping_work(trainer, resume_from_checkpoint) -> bool:
                 cb.training_bar = None
         return True
     return False
-
-
-def run_metrics(script_args, model_args, trainer, callback, description: str, test) -> dict[str, Any]:
-    points = sorted(callback.points, key=lambda p: p["step"])
-    k = getattr(trainer, "current_k", None)  # the K MaxPO optimises pass@K for, when the evaluation measures it
-    deepspeed = trainer.accelerator.state.deepspeed_plugin if trainer.is_deepspeed_enabled else None
-    return {
-        "trainer": script_args.trainer,
-        "model": model_args.model_name_or_path,
-        "dataset": description,
-        "num_train_prompts": len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None,
-        "num_eval_prompts": len(test) if test is not None else 0,
-        "eval_samples": script_args.eval_samples,
-        "num_processes": trainer.accelerator.num_processes,
-        "deepspeed_zero_stage": deepspeed.zero_stage if deepspeed else None,
-        "max_steps": trainer.state.max_steps,
-        "global_step": trainer.state.global_step,
-        "before": points[0] if points else None,
-        "after": points[-1] if points else None,
-        "accuracy_points": points,
-        "series": collect_series(trainer.state.log_history),
-        "estimator_state": getattr(trainer, "_estimator_state", {}),
-        "output_dir": os.path.abspath(trainer.args.output_dir),
-        "target_k": k if isinstance(k, int) and 1 < k <= script_args.eval_samples else None,
-        "eval_seconds": callback.seconds,
-    }
-
-
-def write_outputs(metrics: dict[str, Any], output_dir: str, plot: bool) -> None:
-    """`metrics.json` first (a plotting failure after a full run must not lose it), then the picture."""
-    files = {"model": os.path.abspath(output_dir), "metrics": os.path.abspath(os.path.join(output_dir, METRICS_FILE))}
-    metrics["files"] = files
-    write_json_atomically(files["metrics"], metrics, indent=2)
-    if not plot:
-        return
-    try:
-        files["plot"] = os.path.abspath(plot_curves(metrics, os.path.join(output_dir, PLOT_FILE)))
-    except Exception as err:  # noqa: BLE001 - any plotting error is only a warning
-        message = f"could not draw {PLOT_FILE} ({type(err).__name__}: {err}); the model and {METRICS_FILE} are saved."
-        print(f"\n[trl-basis] warning: {message}", file=sys.stderr)
-    else:
-        write_json_atomically(files["metrics"], metrics, indent=2)  # now listing the plot too
-
-
-def report(metrics: dict[str, Any], say) -> None:
-    before, after, k = metrics["before"], metrics["after"], metrics["target_k"]
-    say("")
-    if before is not None and not metrics["interrupted"]:
-        target = ""
-        if k:  # MaxPO's own objective, beside pass@1
-            target = (
-                f"; pass@{k} (the trainer's K) {before['pass_at_k'][str(k)]:.3f} -> {after['pass_at_k'][str(k)]:.3f}"
-            )
-        say(
-            f"[trl-basis] held-out accuracy: {before['accuracy']:.3f} before -> {after['accuracy']:.3f} after"
-            f"{target} ({metrics['num_eval_prompts']} prompts x {metrics['eval_samples']} samples)"
-        )
-    say(
-        f"[trl-basis] wall time {metrics['wall_seconds']:.0f}s (setup incl. reference stage "
-        f"{metrics['setup_seconds']:.0f}s, training {metrics['train_seconds']:.0f}s of which held-out evaluation "
-        f"{metrics['eval_seconds']:.0f}s)"
-    )
-    files = metrics["files"]
-    card = os.path.join(files["model"], "README.md")
-    for name, path in (
-        ("model", files["model"]),
-        ("metrics", files["metrics"]),
-        ("card", card),
-        ("plot", files.get("plot")),
-    ):
-        if path:
-            say(f"[trl-basis] {name + ':':<8} {path}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The trainers the command line can run: name -> (config class, trainer class), imported only when asked for."""
+"""The trainers the command line can run: name -> (config class, trainer class), imported only when asked for; and
+which one trains a registered advantage estimator."""
 
 from __future__ import annotations
 
@@ -25,3 +26,13 @@ def config_class(name: str) -> type:
 def trainer_class(name: str) -> type:
     """The trainer class of trainer `name` (a key of `TRAINERS`)."""
     return _load(TRAINERS[name][1])
+
+
+def trainer_for_estimator(name: str) -> str:
+    """The trainer of advantage estimator `name`: "maxpo" for a group estimator of the registry
+    (`trl_basis.advantages.ESTIMATORS`, as it is now), else "basis" (whose config names an unknown one in its error).
+    Imports the registry, hence torch."""
+    from ..advantages import ESTIMATORS
+
+    estimator = ESTIMATORS.get(name)
+    return "maxpo" if estimator is not None and estimator.group else "basis"
