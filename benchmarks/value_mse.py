@@ -178,8 +178,8 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
             + [f"{res['delta_g8']:+.4f} ± {2 * res['delta_g8_se']:.4f}"]
             + ["yes" if res["mse"]["refined_zero"] < res["mse"]["group8"] else "no"]
         )
-    headers = ["step", "mean reward", "value drift since step 0", "one-factor floor", "mean beta_t"]
-    headers += ["mean beta_t (exact)", "train beta_t (last 5 steps)", "active fraction"]
+    headers = ["step", "mean reward", "value drift since step 0", "one-factor floor", "mean temperature β_t"]
+    headers += ["mean temperature β_t (exact)", "train temperature β_t (last 5 steps)", "active fraction"]
     headers += [f"{label} vs R++" for _, label in REDUCTIONS] + ["Delta vs G=8 (±2SE)", "refined zero < G=8"]
     table2 = harness.markdown_table(headers, rows)
     setup = (
@@ -212,12 +212,12 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
         f"at {below_spo} of {len(steps)}. With its own history (basis_history, §1e) BASIS is below G = 8 at "
         f"{hist_below} of {len(steps)} checkpoints, with rolling values (§1f) at {roll_below} of {len(steps)}, with "
         f"online values at {online_below} of {len(steps)}. At step {step0} BASIS refined's MSE is {ratio0:.2f}x "
-        f"REINFORCE++'s (paper: 0.31x). The trainer's beta_t averaged {tail[0]:.2f} over its first 20 steps and "
+        f"REINFORCE++'s (paper: 0.31x). The trainer's temperature β_t averaged {tail[0]:.2f} over its first 20 steps and "
         f"{tail[1]:.2f} over its last 20 (paper: from the top of the grid down to about 0.4).\n\n"
         "Columns: *value drift since step 0* = mean_i (p_i(t) - p_i(0))^2 over the P prompts (p = pass rate from "
         "the M samples, noise-corrected); *one-factor floor* = min_c mean_i (p_i(t) - c p_i(0))^2, the error that "
         "remains for an estimator c * v_i with the EXACT initial values and the best drift factor c: BASIS models "
-        "E[r_i] = c v_i, so per-prompt changes beyond one factor stay in its error. *train beta_t* is the mean beta "
+        "E[r_i] = c v_i, so per-prompt changes beyond one factor stay in its error. *train temperature β_t* is the mean temperature "
         "the trainer calibrated on its own batches over the 5 steps before the checkpoint. With every kept prompt "
         "strictly between 0 and 1 in its reference rewards, the active set holds all rows unless beta_t is small, and "
         "the two fallbacks then coincide."
@@ -250,13 +250,13 @@ def plot(results: dict[int, dict], train_betas: list[float], path: str) -> None:
         sum(train_betas[max(0, i - window + 1) : i + 1]) / len(train_betas[max(0, i - window + 1) : i + 1])
         for i in range(len(train_betas))
     ]
-    bx.plot(x, train_betas, color="C3", alpha=0.3, lw=0.8, label="beta_t")
+    bx.plot(x, train_betas, color="C3", alpha=0.3, lw=0.8, label="temperature β_t")
     bx.plot(x, smooth, color="C3", lw=2, label=f"moving average ({window} steps)")
     bx.axhline(0.4, color="gray", ls="--", lw=1, label="paper: settles near 0.4")
     bx.set_yscale("log")
     bx.set_xlabel("training step")
-    bx.set_ylabel("beta_t (calibrated each step)")
-    bx.set_title("BASIS temperature beta_t during the run")
+    bx.set_ylabel("temperature β_t (calibrated each step)")
+    bx.set_title("BASIS temperature β_t during the run")
     bx.grid(alpha=0.3)
     bx.legend(fontsize=8)
     fig.tight_layout()
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
             res.update(drift_diagnostics(means, noise, step))
             results[step] = res
             print(
-                f"step {step}: mean reward {res['pass_rate']:.3f}, beta_t {res['beta']:.3f}, "
+                f"step {step}: mean reward {res['pass_rate']:.3f}, temperature {res['beta']:.3f}, "
                 + ", ".join(f"{k} {v:.4f}" for k, v in res["mse"].items()),
                 flush=True,
             )

@@ -117,11 +117,11 @@ def main() -> None:
         sample, score = trainer._sample_reference_rewards, _trl_bridge.sample_and_score
         trainer._sample_reference_rewards = lambda *a, **k: sampled.append(True) or sample(*a, **k)
 
-        def counted_score(trainer, examples, *rest):
+        def counted_score(trainer, examples, *rest, **options):
             if cli.interrupt_offline_after is not None and len(batches) >= cli.interrupt_offline_after:
                 raise RuntimeError("simulated interruption of the offline stage")
             batches.append(len(examples))
-            return score(trainer, examples, *rest)
+            return score(trainer, examples, *rest, **options)
 
         _trl_bridge.sample_and_score = counted_score  # the one sampling path, counted in this process
     before = full_snapshot(trainer, trainer.model)

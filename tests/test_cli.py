@@ -235,6 +235,8 @@ def test_bad_input_fails_fast_in_a_real_process(tmp_path, name):
 def test_parse_errors_are_cli_errors():
     with pytest.raises(CLIError, match="did you mean --learning_rate"):
         cli.parse("train", ["--learning-rat", "1"])
+    with pytest.raises(CLIError, match="unknown option --advantage_scaling .renamed --scale_rewards."):
+        cli.parse("train", ["--advantage_scaling", "none"])
 
 
 def test_help_lists_commands():

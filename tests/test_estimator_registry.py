@@ -178,3 +178,68 @@ def test_rloo_by_name_in_maxpo_trainer(tmp_path):
     others = (rewards.sum(dim=1, keepdim=True) - rewards) / 3
     torch.testing.assert_close(trainer.records[0]["local_advantages"].double(), (rewards - others).view(-1))
     assert [h["maxpo/k"] for h in trainer.state.log_history if "maxpo/k" in h] == [1]
+
+
+def test_a_group_with_unscorable_completions_is_estimated_on_its_scored_ones():
+    """The scored completions form the group, at its own size: [None, 1, 0, 0] gets RLOO's r_i − mean(others) over
+    the three scored ones, exactly as a group of three would (times 3, not the nominal 4)."""
+    from types import SimpleNamespace
+
+    rewards = torch.tensor([float("nan"), 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0])
+    args = SimpleNamespace(max_k=2, max_k_final=None, scale_rewards="none")
+    batch = EstimatorBatch(rewards.view(-1, 1), group_size=4)
+    advantages, _ = ESTIMATORS["rloo"].fn(rewards, batch, {}, args)
+    torch.testing.assert_close(advantages[1:4], torch.tensor([1.0, -0.5, -0.5], dtype=torch.float64))
+    assert torch.isnan(advantages[0])
+    l2o, _ = ESTIMATORS["l2o"].fn(rewards, batch, {}, args)
+    from trl_basis.advantages import maxpo_advantages
+
+    torch.testing.assert_close(l2o[1:4], 3 * maxpo_advantages(rewards[1:4].view(1, 3), 2)[0])
+
+
+def test_estimators_that_ignore_k_accept_any_group_size(tmp_path):
+    for name in ("rloo", "grpo"):  # max_k keeps its default (4) and is not read
+        args = MaxPOConfig(
+            **CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4, advantage_estimator=name
+        )
+        assert args.advantage_estimator == name
+    with pytest.raises(ValueError, match="max_k=4 must satisfy"):
+        MaxPOConfig(**CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4)
+
+
+def test_peers_scale_rewards_none_keeps_the_raw_advantage(tmp_path):
+    rewards = torch.tensor([1.0, 0.0, 1.0, 1.0] * 16)
+    columns = {"prompt": [f"p{i}" for i in range(64)], "reference_rewards": [[0.0, 1.0]] * 64}
+    batch = EstimatorBatch(rewards.view(-1, 1), columns)
+    raw = basis_config(tmp_path, per_device_train_batch_size=64, scale_rewards="none")
+    rpp, _ = ESTIMATORS["reinforce_pp"].fn(rewards, batch, {}, raw)
+    torch.testing.assert_close(rpp, rewards.double() - 0.75)
+    spo, _ = ESTIMATORS["spo"].fn(rewards, batch, {}, raw)
+    torch.testing.assert_close(spo, rewards.double() - 0.5)  # the tracker's value starts at the reference mean
+
+
+@pytest.mark.slow
+def test_a_stateless_estimator_still_writes_its_settings_and_an_old_checkpoint_resumes(tmp_path):
+    """reinforce_pp keeps no state, yet every checkpoint records the estimator's settings (a resume with another
+    estimator is refused); a checkpoint written before the renames ("beta", basis_beta_*) resumes under the new
+    names."""
+    from trl_basis.trainers._trl_bridge import ESTIMATOR_STATE_FILE
+
+    def build(name, **extra):
+        args = basis_config(
+            tmp_path, save_strategy="steps", save_steps=1, max_steps=2, advantage_estimator=name, **extra
+        )
+        return BASISTrainer(tiny_model_path(), [prompt_reward], args=args, train_dataset=arithmetic_train(64))
+
+    build("reinforce_pp").train()
+    state_file = tmp_path / "out" / "checkpoint-1" / ESTIMATOR_STATE_FILE
+    assert json.loads(state_file.read_text())["config"]["advantage_estimator"] == "reinforce_pp"
+    with pytest.raises(ValueError, match="advantage_estimator='reinforce_pp' in the checkpoint but 'basis' now"):
+        build("basis").train(resume_from_checkpoint=str(state_file.parent))
+    saved = json.loads(state_file.read_text())
+    saved["beta"] = [0.5]  # as 0.1 wrote it
+    saved["config"] = {"advantage_estimator": "basis", "basis_beta_num": 230, "basis_beta_min": 0.01}
+    state_file.write_text(json.dumps(saved))
+    resumed = build("basis")
+    resumed.train(resume_from_checkpoint=str(state_file.parent))
+    assert resumed._estimator_state["temperature"][0] == 0.5 and "beta" not in resumed._estimator_state

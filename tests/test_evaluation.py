@@ -55,7 +55,7 @@ def test_pass_at_k_curve_against_brute_force():
 @pytest.mark.slow
 def test_evaluate_pass_at_k_samples_the_model(tmp_path):
     data = arithmetic_train(12, with_references=False)
-    # num_generations_eval = 8 (GRPO's): 4 samples per prompt still fill whole evaluation groups.
+    # num_generations_eval = 8 (GRPO's) does not divide 4 samples per prompt: the pass groups by the 4 instead.
     trainer = scoring_trainer(tiny_model_path(), prompt_reward, output_dir=str(tmp_path), **SCORING)
     # A reward of the prompt alone: every sample of a prompt scores the same, so pass@k is known exactly.
     result = evaluate_pass_at_k(trainer, data, num_samples=4)

@@ -80,3 +80,15 @@ def test_write_model_card_works_for_trl_s_own_grpo_trainer(tmp_path):
     path = write_model_card(trainer, str(tmp_path / "out"), dataset_name="the built-in arithmetic task")
     card = open(path).read()
     assert "trained with **GRPO**" in card and "on the built-in arithmetic task" in card
+
+
+def test_a_peer_estimator_run_is_not_labelled_with_the_paper(tmp_path):
+    """REINFORCE++ in BASISTrainer is not BASIS: the card names the estimator and cites no paper."""
+    args = BASISConfig(
+        **CPU, output_dir=str(tmp_path), per_device_train_batch_size=8, advantage_estimator="reinforce_pp"
+    )
+    trainer = BASISTrainer(tiny_model_path(), prompt_reward, args=args, train_dataset=arithmetic_train(16))
+    trainer.save_model(str(tmp_path))
+    card = (tmp_path / "README.md").read_text()
+    assert "the `reinforce_pp` advantage estimator (in BASISTrainer)" in card
+    assert "2605.27293" not in card and "@article" not in card

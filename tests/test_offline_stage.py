@@ -130,9 +130,9 @@ def test_the_default_reference_batch_never_generates_more_at_once_than_training(
     sizes: list[int] = []
     score = _trl_bridge.sample_and_score
 
-    def counted(trainer, examples, *rest):
+    def counted(trainer, examples, *rest, **options):
         sizes.append(len(examples))
-        return score(trainer, examples, *rest)
+        return score(trainer, examples, *rest, **options)
 
     monkeypatch.setattr(_trl_bridge, "sample_and_score", counted)
     assert len(trainer.prepare_reference_rewards()["reference_rewards"][0]) == 3

@@ -149,9 +149,20 @@ def problem(
     return None
 
 
+#: Options renamed in 0.2 (issue 21): an old config gets the new name in its one-line error.
+RENAMED = {
+    "advantage_scaling": "scale_rewards",
+    "basis_beta_num": "basis_temperature_num",
+    "basis_beta_min": "basis_temperature_min",
+    "basis_beta_max": "basis_temperature_max",
+}
+
+
 def _suggest(name: str, known, prefix: str = "") -> str:
     import difflib
 
+    if name in RENAMED and RENAMED[name] in known:
+        return f" (renamed {prefix}{RENAMED[name]})"
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
 

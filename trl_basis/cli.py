@@ -245,7 +245,9 @@ def cli_defaults(command: str, trainer: str, argv: list[str], config: dict, cuda
         defaults["task_difficulties"] = list(get_world(world).difficulties)
     if command == "train" and builtin:
         defaults.update({**TASK_SHARED_DEFAULTS, **TASK_DEFAULTS[trainer], "activation_checkpointing": False})
+        estimator = explicit_value("advantage_estimator", argv, config)  # a peer's run must not meet BASIS's folder
         name = "trl-basis-tiny" + ("" if trainer == "basis" else f"-{trainer}") + (f"-{world}" if world else "")
+        name += f"-{estimator}" if estimator else ""
         defaults["output_dir"] = os.path.join("outputs", name)
     elif command == "train" and model is not None:
         defaults["output_dir"] = os.path.join("outputs", f"{os.path.basename(os.path.normpath(str(model)))}-{trainer}")

@@ -11,7 +11,6 @@ With a bare model instead of a trainer, `scoring_trainer(model, reward_funcs, ..
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -59,9 +58,7 @@ def sample_rewards(
     funcs = [reward_funcs] if callable(reward_funcs) else (None if reward_funcs is None else list(reward_funcs))
     accelerator = trainer.accelerator
     world, rank = accelerator.num_processes, accelerator.process_index
-    chunk = _whole_groups(
-        prompts_per_call or _default_prompts_per_call(trainer.args, num_samples), num_samples, trainer
-    )
+    chunk = prompts_per_call or _default_prompts_per_call(trainer.args, num_samples)
     rows = dict(done or {})
     todo = [i for i in range(len(dataset)) if i not in rows]
     with (
@@ -77,7 +74,7 @@ def sample_rewards(
 
                 set_seed(derived_seed(seed, seed_key, mine[0], rank))
             examples = [dataset[i] for i in mine for _ in range(num_samples)]
-            per_func = _trl_bridge.sample_and_score(trainer, examples, funcs, reward_weights)
+            per_func = _trl_bridge.sample_and_score(trainer, examples, funcs, reward_weights, group_size=num_samples)
             weights = trainer.reward_weights if funcs is None else torch.tensor(reward_weights or [1.0] * len(funcs))
             rewards = _weighted(per_func, weights)
             if check is not None:
@@ -98,20 +95,13 @@ def _default_prompts_per_call(args, num_samples: int) -> int:
     return max(1, args.per_device_train_batch_size * args.steps_per_generation // num_samples)
 
 
-def _whole_groups(prompts: int, num_samples: int, trainer) -> int:
-    """Round the prompts per call up so that a call's sequences fill whole evaluation groups: TRL's evaluation mode
-    groups the rewards by `num_generations_eval` (8 for GRPO and MaxPO by default) to compute its own advantages."""
-    group = getattr(trainer, "num_generations_eval", 1) or 1
-    step = group // math.gcd(group, num_samples)
-    return -(-prompts // step) * step
-
-
 def _weighted(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """TRL's scalar reward: the weighted sum of the reward functions, NaN where every function returned None."""
-    per_func = rewards_per_func.double()
-    rewards = (per_func * weights.to(per_func).unsqueeze(0)).nansum(dim=1)
-    rewards[torch.isnan(per_func).all(dim=1)] = torch.nan
-    return rewards.cpu()
+    # In the rewards' own dtype, as the trainer weighs them in a training step (the offline stage's rows then equal
+    # what the trainer itself would compute for the same completions).
+    rewards = (rewards_per_func * weights.to(rewards_per_func).unsqueeze(0)).nansum(dim=1)
+    rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+    return rewards.double().cpu()
 
 
 def pass_at_k_curve(rewards: torch.Tensor, k_max: int) -> dict[int, float]:
@@ -142,9 +132,13 @@ def evaluate_pass_at_k(
 
 def held_out_accuracy(trainer, dataset, reward_funcs=None, num_samples: int = 8, seed: int = 0, **sampling) -> dict:
     """pass@1 (mean reward) and pass@k (k = 1..num_samples, keys as strings) of `dataset` for the trainer's current
-    model, sampled with its training sampler; `reward_funcs` (default: the trainer's) score the completions."""
+    model, sampled with its training sampler; `reward_funcs` (default: the trainer's) score the completions, weighted
+    by the trainer's `reward_weights` when there are as many of them (else by `reward_weights` in `sampling`, or 1)."""
+    funcs = [reward_funcs] if callable(reward_funcs) else reward_funcs
+    if funcs is not None and "reward_weights" not in sampling and len(funcs) == len(trainer.reward_weights):
+        sampling["reward_weights"] = trainer.reward_weights.tolist()
     result = evaluate_pass_at_k(
-        trainer, dataset, num_samples=num_samples, reward_funcs=reward_funcs, seed=seed, seed_key="eval", **sampling
+        trainer, dataset, num_samples=num_samples, reward_funcs=funcs, seed=seed, seed_key="eval", **sampling
     )
     curve = result["pass_at_k"]
     return {"accuracy": curve[1], "pass_at_k": {str(k): v for k, v in curve.items()}}

@@ -86,6 +86,10 @@ def model_card_text(
 
     method = getattr(trainer, "_name", type(trainer).__name__)
     paper = getattr(trainer, "_paper", {}) or {}
+    estimator = getattr(getattr(trainer, "args", None), "advantage_estimator", None)
+    if estimator is not None and estimator != getattr(trainer, "_paper_estimator", estimator):
+        # Another registered estimator in this trainer (a peer, a user's own): not the paper's method.
+        method, paper = f"the `{estimator}` advantage estimator (in {type(trainer).__name__})", {}
     base = base_model_name(trainer)
     data = ModelCardData(
         base_model=base if _is_hub_id(base) else None,

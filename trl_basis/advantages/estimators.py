@@ -209,9 +209,12 @@ def _value_table(rows: list[list[float]], args: Any) -> torch.Tensor:
 def reinforce_pp(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) -> Output:
     """REINFORCE++ with a batch baseline (ALGORITHMS.md "Peers"): A_i = (r_i − mean_j r_j) / std_j r_j.
 
-    The normalisation is part of the method (`scale_rewards` is not applied again); the baseline includes r_i.
+    The normalisation is the method's own (`scale_rewards="batch"`, BASISConfig's default); `"none"` keeps
+    r_i − mean_j r_j. The baseline includes r_i.
     """
-    return reinforce_pp_advantages(rewards), {"rpp/baseline": torch.nanmean(rewards.double()).item()}
+    baseline = torch.nanmean(rewards.double())
+    centred = reinforce_pp_advantages(rewards) if args.scale_rewards == "batch" else rewards.double() - baseline
+    return centred, {"rpp/baseline": baseline.item()}
 
 
 @register_estimator(
@@ -223,6 +226,7 @@ def spo(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) ->
         v̂_i = s_i / (s_i + f_i),   A_i = r_i − v̂_i,   Ã = (A − mean A) / std A
 
     s_i, f_i: the prompt's discounted successes and failures (`spo_discount`), read before this batch's update.
+    The normalisation is SPO's own (`scale_rewards="batch"`, BASISConfig's default); `"none"` keeps A_i = r_i − v̂_i.
     """
     trackers = state.setdefault("spo", {})  # prompt key -> [successes, failures]
     keys = [prompt_key(p) for p in batch.columns["prompt"]]
@@ -231,6 +235,8 @@ def spo(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) ->
     successes = torch.tensor([c[0] for c in counts], dtype=torch.float64)
     failures = torch.tensor([c[1] for c in counts], dtype=torch.float64)
     advantages, value = spo_advantages(rewards.double().cpu(), successes, failures)
+    if args.scale_rewards == "none":
+        advantages = rewards.double().cpu() - value
     # Updated after the whole batch was read (a prompt drawn twice is observed twice).
     for key, initial, reward in zip(keys, counts, rewards.tolist(), strict=True):
         trackers[key] = list(spo_tracker_update(*trackers.get(key, initial), reward, args.spo_discount))
@@ -265,8 +271,8 @@ def per_group(
         advantages[complete] = fn(grouped[complete], k) * size
     for g in torch.nonzero(~complete).flatten().tolist():  # rare: groups with unscorable completions
         valid = ~torch.isnan(grouped[g])
-        if int(valid.sum()) > k:
-            advantages[g, valid] = fn(grouped[g, valid].unsqueeze(0), k)[0] * size
+        if int(valid.sum()) > k:  # the scored completions form the group: times their number, as RLOO's
+            advantages[g, valid] = fn(grouped[g, valid].unsqueeze(0), k)[0] * int(valid.sum())
     advantages = advantages.view(-1)
     advantages[torch.isnan(rewards)] = torch.nan
     advantages = scale_advantages(advantages, args.scale_rewards, size)
@@ -307,13 +313,13 @@ def pkpo_loo_minus_one(rewards: torch.Tensor, batch: EstimatorBatch, state: dict
     return per_group(pkpo_loo_minus_one_advantages, rewards, batch, state, args)
 
 
-@register_estimator("grpo", group=True)
+@register_estimator("grpo", group=True, uses_k=False)
 def grpo(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) -> Output:
     """The group mean (GRPO without its std; ALGORITHMS.md §2): A_i = r_i − mean_j r_j. K is ignored."""
     return per_group(group_mean_advantages, rewards, batch, state, args)
 
 
-@register_estimator("rloo", group=True)
+@register_estimator("rloo", group=True, uses_k=False)
 def rloo(rewards: torch.Tensor, batch: EstimatorBatch, state: dict, args: Any) -> Output:
     """RLOO (ALGORITHMS.md §2): A_i = r_i − mean_{j≠i} r_j, which is L2O at K = 1 (`max_k` is ignored)."""
     return per_group(maxpo_advantages, rewards, batch, state, args, k=1)

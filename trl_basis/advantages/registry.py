@@ -62,6 +62,8 @@ class Estimator:
     #: The weighted reward must lie in [0, 1] (a value or a probability is estimated from it).
     unit_rewards: bool
     description: str
+    #: Group estimators: whether K (`max_k`, `max_k_final`) enters the formula (False for `grpo`, `rloo`).
+    uses_k: bool = True
 
 
 #: name -> Estimator, in registration order (the built-ins first). Filled by `register_estimator`.
@@ -75,13 +77,15 @@ def register_estimator(
     columns: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = (),
     unit_rewards: bool = False,
     description: str | None = None,
+    uses_k: bool = True,
 ) -> Callable[[EstimatorFn], EstimatorFn]:
     """Decorator: make `fn(rewards, batch, state, args)` trainable as `advantage_estimator=name`.
 
     `group`: whether it needs groups of completions per prompt (MaxPOTrainer) or one per prompt (BASISTrainer).
     `columns`: dataset columns it reads from `batch.columns` (a tuple, or a function of the config).
     `unit_rewards`: whether the weighted reward must lie in [0, 1]. `description`: one line (default: the first
-    line of the docstring).
+    line of the docstring). `uses_k`: for a group estimator, whether it reads K (`max_k` is then checked against the
+    group size).
     """
 
     def wrap(fn: EstimatorFn) -> EstimatorFn:
@@ -89,7 +93,7 @@ def register_estimator(
             raise ValueError(f"advantage estimator {name!r} is already registered")
         needs = columns if callable(columns) else (lambda args, fixed=tuple(columns): fixed)
         text = description or (fn.__doc__ or name).strip().splitlines()[0]
-        ESTIMATORS[name] = Estimator(fn, group, needs, unit_rewards, text)
+        ESTIMATORS[name] = Estimator(fn, group, needs, unit_rewards, text, uses_k)
         return fn
 
     return wrap
@@ -107,8 +111,13 @@ def get_estimator(name: str, group: bool | None = None, option: str = "advantage
         hint = ""
         if name in ESTIMATORS:  # registered, but for the other trainer
             hint = " (a group estimator: use MaxPOConfig)" if ESTIMATORS[name].group else " (use BASISConfig)"
+        others = (
+            ""
+            if group is None
+            else f" (for {'BASISConfig' if group else 'MaxPOConfig'}: {list(estimator_names(not group))})"
+        )
         raise ValueError(
             f"{option}={name!r} is not a registered {kind}estimator{hint}; choose one of "
-            f"{list(estimator_names(group))}, or register yours with trl_basis.advantages.register_estimator."
+            f"{list(estimator_names(group))}{others}, or register yours with trl_basis.advantages.register_estimator."
         )
     return ESTIMATORS[name]

@@ -36,6 +36,13 @@ from ..model_card import write_model_card
 from ..reference_cache import RANGE_TOLERANCE
 
 ESTIMATOR_STATE_FILE = "trl_basis_state.json"
+#: Names in checkpoints written before 0.2 -> today's (BASIS's temperature history and grid).
+_RENAMED_STATE = {
+    "beta": "temperature",
+    "basis_beta_num": "basis_temperature_num",
+    "basis_beta_min": "basis_temperature_min",
+    "basis_beta_max": "basis_temperature_max",
+}
 
 #: The TRL releases this bridge is tested with (setup.cfg pins the same range).
 SUPPORTED_TRL = ">=1.16,<1.17"
@@ -68,10 +75,6 @@ def check_trl_hooks(trainer_cls: type = GRPOTrainer) -> None:
 check_trl_hooks()
 
 
-#: The gathered batch an estimator sees (kept under its former name for subclasses of the bridge).
-GatheredBatch = EstimatorBatch
-
-
 class AdvantageEstimatorTrainer(GRPOTrainer):
     """`GRPOTrainer` whose advantages come from a registered estimator evaluated on the global generation batch.
 
@@ -82,6 +85,9 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
 
     #: Whether this trainer samples groups of completions per prompt (True) or one per prompt (False).
     _group: bool | None = None
+    #: Dataset columns gathered with the rewards (set from the estimator; a subclass overriding
+    #: `_compute_advantages` may set its own).
+    _estimator_columns: tuple[str, ...] = ()
     #: The `multi_objective_aggregation` values the estimator supports (see `aggregate_rewards`).
     _aggregations: tuple[str, ...] = ("sum_then_normalize",)
     #: Config fields the estimator's checkpointed state depends on: a resume with other values is refused.
@@ -165,6 +171,11 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         """Advantages `(B_global,)` for the weighted rewards `(B_global,)` (NaN = unscorable) of the global batch:
         the registered estimator's, after checking that its rewards lie in [0, 1] when it needs that. Returns the
         advantages (NaN rows are zeroed by the caller) and the metrics to log under `self._metrics["train"]`."""
+        if self._estimator is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} has no estimator: give its config an `advantage_estimator` (a name of "
+                "trl_basis.advantages.ESTIMATORS) or override `_compute_advantages`."
+            )
         if self._estimator.unit_rewards:
             self._check_unit_rewards(rewards, batch.rewards_per_func)
         return self._estimator.fn(rewards, batch, self._estimator_state, self.args)
@@ -240,7 +251,9 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
     # ------------------------------------------------------------------ checkpoint state
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
-        if self.args.should_save and self._estimator_state:
+        # Always, even for a stateless estimator: the file also records the estimator and its settings, which a
+        # resume checks.
+        if self.args.should_save:
             folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
@@ -268,7 +281,12 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
                 stacklevel=2,
             )
             return
+        for old, new in _RENAMED_STATE.items():  # checkpoints written before the renames of issue 21
+            if old in state and new not in state:
+                state[new] = state.pop(old)
         saved = state.pop("config", None)
+        if isinstance(saved, dict):
+            saved = {_RENAMED_STATE.get(k, k): v for k, v in saved.items()}
         if isinstance(saved, dict):
             now = self._estimator_config()
             changed = {k: (saved[k], now[k]) for k in now if k in saved and saved[k] != now[k]}
@@ -291,6 +309,7 @@ def sample_and_score(
     examples: list[dict[str, Any]],
     reward_funcs: list | None = None,
     reward_weights: list[float] | None = None,
+    group_size: int = 1,
 ) -> torch.Tensor:
     """Generate one completion per example through TRL's FULL per-batch path and return the GLOBAL rewards.
 
@@ -300,9 +319,12 @@ def sample_and_score(
     `chat_template_kwargs`, the training sampler (temperature, top_p, top_k, min_p, repetition_penalty,
     generation_kwargs), HF generate / paged generation / vLLM, and DeepSpeed/FSDP unwrapping. Works on any
     `GRPOTrainer`. `reward_funcs`/`reward_weights` (callables) replace the trainer's own for this pass only (e.g.
-    an accuracy reward for evaluation). Every process must call it in lockstep with the same number of examples.
-    Returns `(num_processes * len(examples), num_reward_funcs)`, NaN where a function returned None. The pass
-    leaves no trace: its metrics, completion logs and gathered batch are discarded.
+    an accuracy reward for evaluation). `examples` come in runs of `group_size` copies of one prompt: TRL's
+    evaluation mode groups rows by `num_generations_eval` (vLLM keeps one prompt per group and samples the group
+    from it), so when that does not divide `group_size`, the pass groups by `group_size` instead. Every process
+    must call it in lockstep with the same number of examples. Returns `(num_processes * len(examples),
+    num_reward_funcs)`, NaN where a function returned None. The pass leaves no trace, also when it fails: the
+    trainer's metrics, completion logs, reward functions and grouping are restored and its gathered batch dropped.
     """
     captured: list[torch.Tensor] = []
     hook = type(trainer)._calculate_rewards
@@ -313,19 +335,21 @@ def sample_and_score(
         return rewards
 
     kept = {name: getattr(trainer, name) for name in _PASS_STATE}
-    trainer._logs = copy.deepcopy(trainer._logs)
-    trainer._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
-    trainer._pending_metrics, trainer._pending_extra_logs = defaultdict(list), defaultdict(list)
-    if reward_funcs is not None:
-        _use_reward_funcs(trainer, reward_funcs, reward_weights)
     was_training = trainer.model.training
-    trainer._calculate_rewards = capture  # an instance attribute: shadows the method for this pass only
-    trainer.model.eval()  # evaluation mode: TRL keeps its own advantages, no estimator state is touched
     try:
+        trainer._logs = copy.deepcopy(trainer._logs)
+        trainer._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+        trainer._pending_metrics, trainer._pending_extra_logs = defaultdict(list), defaultdict(list)
+        if reward_funcs is not None:
+            _use_reward_funcs(trainer, reward_funcs, reward_weights)
+        if group_size % trainer.num_generations_eval:
+            trainer.num_generations_eval = group_size
+        trainer._calculate_rewards = capture  # an instance attribute: shadows the method for this pass only
+        trainer.model.eval()  # evaluation mode: TRL keeps its own advantages, no estimator state is touched
         with torch.no_grad():
             trainer._generate_and_score_completions(examples)
     finally:
-        del trainer._calculate_rewards
+        trainer.__dict__.pop("_calculate_rewards", None)
         trainer.model.train(was_training)
         for name, value in kept.items():
             setattr(trainer, name, value)
@@ -344,6 +368,7 @@ _PASS_STATE = (
     "reward_weights",
     "reward_func_names",
     "reward_processing_classes",
+    "num_generations_eval",
 )
 
 

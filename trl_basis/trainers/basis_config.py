@@ -101,8 +101,8 @@ class BASISConfig(GRPOConfig):
             baseline and it enters no other prompt's baseline.
         basis_history (`bool`, *optional*, defaults to `False`):
             Beyond the paper (ALGORITHMS.md §1e): when a prompt is revisited, refine its batch-shared baseline with
-            its own past rewards, `b_i^h = (w·b_i + α_i) / (w + α_i + β_i)`, where `α_i`, `β_i` are discounted counts
-            of its past successes and failures (SPO's tracker, from zero). The counts are saved with checkpoints.
+            its own past rewards, `b_i^h = (w·b_i + s_i) / (w + s_i + f_i)`, where `s_i`, `f_i` are discounted counts
+            of its past successes and failures (SPO's tracker, from zero; ALGORITHMS.md's `α_i`, `β_i`). The counts are saved with checkpoints.
             Same as `basis_values="history"` (kept for existing configs).
         basis_history_discount (`float`, *optional*, defaults to `0.9`):
             Forgetting factor ρ in (0, 1] of those counts: each new observation multiplies the old ones by ρ
@@ -326,7 +326,7 @@ class BASISConfig(GRPOConfig):
         if self.scale_rewards not in BASIS_SCALE_REWARDS:
             raise ValueError(
                 f"scale_rewards must be {one_of(BASIS_SCALE_REWARDS)} at one completion per prompt; got "
-                f"{self.scale_rewards!r}."
+                f"{self.scale_rewards!r} (True is TRL's spelling of 'group')."
             )
         for name in ("basis_window", "basis_min_samples"):
             value = getattr(self, name)

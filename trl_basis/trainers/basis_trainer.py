@@ -57,6 +57,7 @@ class BASISTrainer(AdvantageEstimatorTrainer):
         "spo_discount",
     )
     _name = "BASIS"
+    _paper_estimator = "basis"  # the model card cites the paper only for this estimator
     _paper = {
         "title": "BASIS: Batchwise Advantage Estimation from Single-Rollout Information Sharing for LLM Reasoning",
         "id": "2605.27293",

@@ -75,10 +75,10 @@ class MaxPOConfig(GRPOConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        get_estimator(self.advantage_estimator, group=True)  # the registry as it is now, not at import
+        estimator = get_estimator(self.advantage_estimator, group=True)  # the registry as it is now, not at import
         if self.scale_rewards not in SCALE_REWARDS:
             raise ValueError(f"scale_rewards must be {one_of(SCALE_REWARDS)}; got {self.scale_rewards!r}.")
-        for name in ("max_k", "max_k_final"):
+        for name in ("max_k", "max_k_final") if estimator.uses_k else ():  # grpo, rloo: K is not read
             k = getattr(self, name)
             if k is not None and (isinstance(k, bool) or not isinstance(k, int)):
                 raise ValueError(

@@ -29,6 +29,7 @@ class MaxPOTrainer(AdvantageEstimatorTrainer):
     _tag_names = ["trl", "maxpo", "trl_basis"]
     _group = True  # groups of num_generations completions: the estimators registered with group=True
     _name = "MaxPO"
+    _paper_estimator = "l2o"  # the model card cites the paper only for this estimator
     _paper = {
         "title": "On Advantage Estimates for Max@K Policy Gradients",
         "id": "2606.06080",
