@@ -7,8 +7,7 @@
   JSON, so that runs of different seeds or sessions are reported in one table);
 * timing and memory: `timed` (wall and process CPU seconds of a block), `Clock` (the same along a run, minus the
   spans it is paused for, e.g. evaluations), `memory_mib` and `reset_peak` (resident and peak memory of a process);
-* along a training run: `step_callback` (a function called at chosen optimizer steps) and `rng_preserved` (a
-  measurement that leaves the global torch RNG, hence the training samples, as it found it);
+* along a training run: `step_callback` (a function called at chosen optimizer steps);
 * statistics over seeds: `mean_points` (seed-mean curves), `mean_se`, `mean_std`, `std_error`;
 * results: `results_name` (`<name>` or `<name>_<world>`), `markdown_table`, `results_header` (command, date, versions, threads, machine, settings),
   `write_results` (print; unless told not to, write `benchmarks/results/<name>.md`) and `write_plots`.
@@ -224,16 +223,6 @@ def step_callback(fn: Callable[..., None], when: Callable[[int], bool] = lambda 
                 fn(state.global_step, model=model, optimizer=optimizer)
 
     return StepCallback()
-
-
-@contextmanager
-def rng_preserved() -> Iterator[None]:
-    """Restore the global torch RNG after the block: evaluating a model mid-run must not change what it trains on."""
-    state = torch.get_rng_state()
-    try:
-        yield
-    finally:
-        torch.set_rng_state(state)
 
 
 # ----------------------------------------------------------------------------------------------------- statistics

@@ -48,6 +48,8 @@ def sample_rewards(
     `done` are not sampled again, `save_chunk(indices, rows)` receives each completed chunk (BASIS's resumable
     offline stage), and `check(rewards, rewards_per_func)` may refuse a chunk's rewards.
     """
+    from transformers import set_seed
+
     from .trainers import _trl_bridge
 
     if num_samples < 1:
@@ -58,7 +60,8 @@ def sample_rewards(
     funcs = [reward_funcs] if callable(reward_funcs) else (None if reward_funcs is None else list(reward_funcs))
     accelerator = trainer.accelerator
     world, rank = accelerator.num_processes, accelerator.process_index
-    chunk = prompts_per_call or _default_prompts_per_call(trainer.args, num_samples)
+    chunk = prompts_per_call or prompts_per_generation_call(trainer.args, num_samples)
+    weights = trainer.reward_weights if funcs is None else torch.tensor(reward_weights or [1.0] * len(funcs))
     rows = dict(done or {})
     todo = [i for i in range(len(dataset)) if i not in rows]
     with (
@@ -70,13 +73,10 @@ def sample_rewards(
             # Every process samples `chunk` prompts (padding with the block's last) so collectives stay in step.
             mine = [block[min(rank * chunk + j, len(block) - 1)] for j in range(chunk)]
             if seed is not None:
-                from transformers import set_seed
-
                 set_seed(derived_seed(seed, seed_key, mine[0], rank))
             examples = [dataset[i] for i in mine for _ in range(num_samples)]
             per_func = _trl_bridge.sample_and_score(trainer, examples, funcs, reward_weights, group_size=num_samples)
-            weights = trainer.reward_weights if funcs is None else torch.tensor(reward_weights or [1.0] * len(funcs))
-            rewards = _weighted(per_func, weights)
+            rewards = _trl_bridge.weighted_sum(per_func, weights).double().cpu()
             if check is not None:
                 check(rewards, per_func)
             per_prompt = rewards.view(world * chunk, num_samples).tolist()
@@ -90,18 +90,10 @@ def sample_rewards(
     return torch.tensor([rows[i] for i in range(len(dataset))], dtype=torch.float64)
 
 
-def _default_prompts_per_call(args, num_samples: int) -> int:
-    """As many sequences per call as a training generation call holds (so never more memory than a step)."""
+def prompts_per_generation_call(args, num_samples: int) -> int:
+    """Prompts per call, sampled `num_samples` times each, so that a call holds as many sequences as a training
+    generation call (`per_device_train_batch_size × steps_per_generation`): never more memory than a step."""
     return max(1, args.per_device_train_batch_size * args.steps_per_generation // num_samples)
-
-
-def _weighted(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """TRL's scalar reward: the weighted sum of the reward functions, NaN where every function returned None."""
-    # In the rewards' own dtype, as the trainer weighs them in a training step (the offline stage's rows then equal
-    # what the trainer itself would compute for the same completions).
-    rewards = (rewards_per_func * weights.to(rewards_per_func).unsqueeze(0)).nansum(dim=1)
-    rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
-    return rewards.double().cpu()
 
 
 def pass_at_k_curve(rewards: torch.Tensor, k_max: int) -> dict[int, float]:

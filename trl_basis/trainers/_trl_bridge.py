@@ -200,11 +200,8 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
         return self.weighted_rewards(rewards_per_func)
 
     def weighted_rewards(self, rewards_per_func: torch.Tensor) -> torch.Tensor:
-        """TRL's scalar reward: the weighted sum of the reward functions, NaN where every function returned None."""
-        weights = self.reward_weights.to(rewards_per_func.device, rewards_per_func.dtype)
-        rewards = (rewards_per_func * weights.unsqueeze(0)).nansum(dim=1)
-        rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
-        return rewards
+        """TRL's scalar reward of this trainer's reward functions (`weighted_sum` with its `reward_weights`)."""
+        return weighted_sum(rewards_per_func, self.reward_weights)
 
     def _check_finite(self, rewards_per_func: torch.Tensor) -> None:
         """NaN means "no reward" (None); an infinite reward is a bug in a reward function: name it."""
@@ -302,6 +299,14 @@ class AdvantageEstimatorTrainer(GRPOTrainer):
 
     def _estimator_config(self) -> dict[str, Any]:
         return {name: getattr(self.args, name) for name in self._estimator_fields}
+
+
+def weighted_sum(rewards_per_func: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """TRL's scalar reward: the weighted sum of the reward functions, in the rewards' own dtype, NaN where every
+    function returned None. A training step and a scoring pass (`trl_basis.evaluation`) both weigh with it."""
+    rewards = (rewards_per_func * weights.to(rewards_per_func).unsqueeze(0)).nansum(dim=1)
+    rewards[torch.isnan(rewards_per_func).all(dim=1)] = torch.nan
+    return rewards
 
 
 def sample_and_score(

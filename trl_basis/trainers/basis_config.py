@@ -11,6 +11,7 @@ from trl import GRPOConfig
 from ..advantages.basis import BASIS_FALLBACKS
 from ..advantages.registry import get_estimator
 from ..advantages.values import BASIS_VALUES
+from ..evaluation import prompts_per_generation_call
 from ._checks import cache_dir_or_none, one_of, warn_if_small_batch
 
 #: The `scale_rewards` modes that need no group (BASIS samples one completion per prompt), default first.
@@ -307,8 +308,7 @@ class BASISConfig(GRPOConfig):
         if self.num_reference_samples < 0:
             raise ValueError(f"num_reference_samples must be >= 0; got {self.num_reference_samples}.")
         if self.reference_batch_size is None:  # as many sequences per call as the training's generation call
-            per_process = self.per_device_train_batch_size * self.steps_per_generation
-            self.reference_batch_size = max(1, per_process // max(self.num_reference_samples, 1))
+            self.reference_batch_size = prompts_per_generation_call(self, max(self.num_reference_samples, 1))
         if self.reference_batch_size < 1:
             raise ValueError(f"reference_batch_size must be >= 1; got {self.reference_batch_size}.")
         get_estimator(self.advantage_estimator, group=False)  # the registry as it is now, not at import
