@@ -235,7 +235,9 @@ def test_bad_input_fails_fast_in_a_real_process(tmp_path, name):
 def test_parse_errors_are_cli_errors():
     with pytest.raises(CLIError, match="did you mean --learning_rate"):
         cli.parse("train", ["--learning-rat", "1"])
-    with pytest.raises(CLIError, match="unknown option --advantage_scaling .renamed --scale_rewards."):
+    with pytest.raises(CLIError, match="unknown option --basis_beta_num .renamed --basis_temperature_num."):
+        cli.parse("train", ["--basis_beta_num", "10"])
+    with pytest.raises(CLIError, match="unknown option --advantage_scaling"):  # 0.2 dropped it: docs/migration.md
         cli.parse("train", ["--advantage_scaling", "none"])
 
 

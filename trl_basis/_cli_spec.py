@@ -149,9 +149,9 @@ def problem(
     return None
 
 
-#: Options renamed in 0.2 (issue 21): an old config gets the new name in its one-line error.
+#: BASIS's temperature options renamed by issue 21: an old config gets the new name in its one-line error.
+#: The other renames (TRL's `scale_rewards` replaces the old scaling option) are in docs/migration.md.
 RENAMED = {
-    "advantage_scaling": "scale_rewards",
     "basis_beta_num": "basis_temperature_num",
     "basis_beta_min": "basis_temperature_min",
     "basis_beta_max": "basis_temperature_max",

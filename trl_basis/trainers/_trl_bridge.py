@@ -36,7 +36,7 @@ from ..model_card import write_model_card
 from ..reference_cache import RANGE_TOLERANCE
 
 ESTIMATOR_STATE_FILE = "trl_basis_state.json"
-#: Names in checkpoints written before 0.2 -> today's (BASIS's temperature history and grid).
+#: Names in checkpoints written before the renames of issue 21 -> today's (BASIS's temperature history and grid).
 _RENAMED_STATE = {
     "beta": "temperature",
     "basis_beta_num": "basis_temperature_num",
