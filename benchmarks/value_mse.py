@@ -277,6 +277,10 @@ def parse(argv: list[str] | None):
     parser.add_argument("--samples", type=int, default=None, help="M per prompt and checkpoint (full: 144)")
     parser.add_argument("--batches", type=int, default=None, help="full: 400")
     parser.add_argument("--batch-size", type=int, default=None, help="B (full: 64)")
+    parser.add_argument("--dump", default=None, help="also write this seed's raw results as JSON (for --merge)")
+    parser.add_argument(
+        "--merge", nargs="+", default=None, help="--dump files of runs with other seeds: report them together"
+    )
     opts = harness.resolve(parser.parse_args(argv), FULL, QUICK)
     if opts.samples < 1 + max(GROUP_SIZES) + 2:
         parser.error(f"--samples must be >= {3 + max(GROUP_SIZES)}")
@@ -352,6 +356,9 @@ def main(argv: list[str] | None = None) -> dict[int, dict]:
         sample_seconds=sampling["wall"],
         threads=torch.get_num_threads(),
     )
+    if opts.dump:
+        run = dict(seed=opts.seed, results=results, train_betas=train_betas, meta=meta)
+        harness.dump_runs(opts.dump, [run], cfg=cfg)
     name = harness.results_name("value_mse", opts.world)
     title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {opts.world!r}"
     body = report(results, train_betas, cfg, meta)
