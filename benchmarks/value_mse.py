@@ -3,6 +3,8 @@
     python benchmarks/value_mse.py            # full run, writes benchmarks/results/value_mse.{md,png}
     python benchmarks/value_mse.py --quick    # CI smoke test: tiny settings, prints only (plot to a tmp dir)
     python benchmarks/value_mse.py --world mixed   # the mixed world; writes value_mse_mixed.{md,png}
+    python benchmarks/value_mse.py --seed 1 --no-write --dump s1.json   # one seed's raw results, then
+    python benchmarks/value_mse.py --merge s0.json s1.json             #   their means ± s.e. over seeds
 
 What it does (full settings in brackets; every seed is derived from `--seed`, default 0):
 
@@ -49,6 +51,7 @@ Runs on CPU with `--threads` torch threads (default 1: on a shared, loaded 2-cor
 
 from __future__ import annotations
 
+import statistics
 import tempfile
 from pathlib import Path
 
@@ -232,7 +235,7 @@ def report(results: dict[int, dict], train_betas: list[float], cfg: dict, meta: 
     )
 
 
-def plot(results: dict[int, dict], train_betas: list[float], path: str) -> None:
+def plot(results: dict[int, dict], train_betas: list[float], path: str, over: str = "") -> None:
     plt = harness.pyplot()
     steps = sorted(results)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [3, 2]})
@@ -241,7 +244,7 @@ def plot(results: dict[int, dict], train_betas: list[float], path: str) -> None:
     ax.set_xlabel("training step (BASIS checkpoint)")
     ax.set_ylabel("MSE against the true value")
     ax.set_yscale("log")
-    ax.set_title("Value-estimation MSE, tiny model, B = 64 prompts x 1 rollout")
+    ax.set_title(f"Value-estimation MSE, tiny model, B = 64 prompts x 1 rollout{over}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
     x = list(range(1, len(train_betas) + 1))
@@ -256,12 +259,83 @@ def plot(results: dict[int, dict], train_betas: list[float], path: str) -> None:
     bx.set_yscale("log")
     bx.set_xlabel("training step")
     bx.set_ylabel("temperature β_t (calibrated each step)")
-    bx.set_title("BASIS temperature β_t during the run")
+    bx.set_title("BASIS temperature β_t during the run" + (" (first seed)" if over else ""))
     bx.grid(alpha=0.3)
     bx.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def seeds_report(runs: list[dict]) -> str:
+    """Mean ± s.e. over the seeds of `runs` (`--dump` files): the MSE of every estimator at every checkpoint, and the
+    issue-19 goals read from it (step-0 ratio to REINFORCE++; current values below G = 8 at every checkpoint)."""
+    steps = sorted(runs[0]["results"], key=int)
+    mse = lambda run, step, key: run["results"][step]["mse"][key]  # noqa: E731
+    table = harness.markdown_table(
+        ["estimator"] + [f"MSE, step {s} (mean ± s.e.)" for s in steps],
+        [
+            [label] + [harness.mean_se([mse(r, s, key) for r in runs], "{:.4f}") for s in steps]
+            for key, label, _ in ESTIMATORS
+        ],
+    )
+    ratio0 = [mse(r, steps[0], "refined_zero") / mse(r, steps[0], "loo") for r in runs]
+    later = [s for s in steps if int(s) > 0]
+    reduction = [statistics.mean(mse(r, s, "refined_zero") / mse(r, s, "loo") - 1 for s in later) for r in runs]
+
+    def signed(values: list[float], fmt: str = "{:+.4f}") -> str:
+        return f"{fmt.format(statistics.mean(values))} ± {fmt.format(harness.std_error(values)).lstrip('+')}"
+
+    lines = [
+        f"- step-{steps[0]} MSE of BASIS refined (the paper's estimator) ÷ REINFORCE++'s: "
+        f"{harness.mean_se(ratio0, '{:.2f}')} (goal ≤ 0.31, the paper's −69%); mean change over the later "
+        f"checkpoints {signed([100 * x for x in reduction], '{:+.0f}')}%",
+    ]
+    for key, name in (
+        ("refined_zero", "reference (paper)"),
+        ("refined_history", "history"),
+        ("rolling", "rolling"),
+        ("online", "online"),
+    ):
+        diffs = {s: [mse(r, s, key) - mse(r, s, "group8") for r in runs] for s in steps}
+        every = sum(all(mse(r, s, key) < mse(r, s, "group8") for s in steps) for r in runs)
+        per_step = ", ".join(f"{s}: {signed(diffs[s])}" for s in steps)
+        lines.append(
+            f"- `basis_values={name.split()[0]}` minus the G = 8 group mean, per checkpoint: {per_step}; below G = 8 "
+            f"at every checkpoint in {every} of {len(runs)} seeds"
+        )
+    return (
+        f"## Over {len(runs)} seeds ({', '.join(str(r['seed']) for r in runs)}): MSE mean ± standard error\n\n"
+        "Each seed trains its own BASIS run (its own offline stage, kept prompts, P prompts and batches).\n\n"
+        + table
+        + "\n\n"
+        + "\n".join(lines)
+    )
+
+
+def merge(opts, argv) -> None:
+    """Report the `--merge` files together: the seeds table first, then the first seed in detail."""
+    runs, extras = harness.merge_runs(opts.merge)
+    runs.sort(key=lambda run: run["seed"])
+    cfg, first = extras[0]["cfg"], runs[0]
+    for run in runs:  # JSON keys are strings; the detailed report and the plot want integer steps
+        run["results"] = {int(step): res for step, res in run["results"].items()}
+    detail = report(first["results"], first["train_betas"], cfg, first["meta"])
+    for run in runs:
+        run["results"] = {str(step): res for step, res in run["results"].items()}
+    body = seeds_report(runs) + f"\n\n## Seed {first['seed']} in detail\n\n" + detail
+    name = harness.results_name("value_mse", cfg["world"])
+    title = f"Value-estimation MSE (BASIS paper, Figs. 2-3), world {cfg['world']!r}"
+    harness.write_results(name, title, harness.command_line("value_mse.py", argv), body, write=harness.writes(opts))
+    steps = sorted(first["results"], key=int)
+    means = {
+        int(s): {"mse": {k: statistics.mean(r["results"][s]["mse"][k] for r in runs) for k, _, _ in ESTIMATORS}}
+        for s in steps
+    }
+    prefix = harness.plot_prefix(opts, name)
+    harness.write_plots(
+        prefix, {".png": lambda path: plot(means, first["train_betas"], path, f" (mean of {len(runs)} seeds)")}
+    )
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -303,8 +377,10 @@ def sample_checkpoints(snapshots, prompts, cfg: dict, seed: int) -> dict[int, to
     return rewards
 
 
-def main(argv: list[str] | None = None) -> dict[int, dict]:
+def main(argv: list[str] | None = None) -> dict[int, dict] | None:
     opts = parse(argv)
+    if opts.merge:
+        return merge(opts, argv)
     cfg = {key: getattr(opts, key) for key in FULL} | {"world": opts.world}
     with harness.timed() as total:
         with harness.timed() as training, tempfile.TemporaryDirectory() as workdir:

@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def run_quick(script: str) -> str:
-    """Run `benchmarks/<script> --quick` in a subprocess; return its stdout. Fails on a non-zero exit code."""
+def run_quick(script: str, *args: str) -> str:
+    """Run `benchmarks/<script> --quick [args]` in a subprocess; return its stdout. Fails on a non-zero exit code."""
     before = {p.name: p.stat().st_mtime_ns for p in RESULTS.glob("*")} if RESULTS.exists() else {}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -66,6 +66,25 @@ def test_value_mse_quick_prints_the_estimator_table():
     per_checkpoint = [r for r in rows if r[0] in ("0", "2")]
     assert len(per_checkpoint) == 2 and all(r[-1] in ("yes", "no") for r in per_checkpoint)
     assert "plot: " in stdout
+
+
+@pytest.mark.slow
+def test_value_mse_merges_seeds_into_means_and_standard_errors(tmp_path):
+    import json
+    import statistics
+
+    dumps = [str(tmp_path / f"seed{seed}.json") for seed in (0, 1)]
+    for seed, dump in zip((0, 1), dumps, strict=True):
+        run_quick("value_mse.py", "--seed", str(seed), "--dump", dump)
+    stdout = run_quick("value_mse.py", "--merge", *reversed(dumps))  # order of the files does not matter
+    runs = [json.load(open(dump))["runs"][0] for dump in dumps]
+    assert [run["seed"] for run in runs] == [0, 1]
+    group8 = [run["results"]["0"]["mse"]["group8"] for run in runs]
+    assert runs[0]["results"] != runs[1]["results"]  # the seed really changes the run
+    row = next(r for r in table_rows(stdout) if r[0] == "group mean, G = 8")
+    se = statistics.stdev(group8) / 2**0.5
+    assert row[1] == f"{statistics.mean(group8):.4f} ± {se:.4f}"
+    assert "## Over 2 seeds (0, 1)" in stdout and "## Seed 0 in detail" in stdout
 
 
 @pytest.mark.slow
