@@ -67,51 +67,31 @@ def scorer(model, tokenizer, reward, **sampling):
     )
 
 
-def sample_groups_with_logprobs(model, tokenizer, examples, reward, group_size: int, max_new_tokens: int):
-    """`group_size` completions of each prompt (temperature 1, no top-k/top-p): rewards (P, B) and the summed
-    completion log-probs (P, B) with a graph, for a policy gradient by hand.
+def sample_groups_with_logprobs(trainer, examples, group_size: int):
+    """`group_size` completions of each prompt, sampled and scored by `trainer` through the library's one path
+    (`_trl_bridge.sample_and_score`: TRL's per-batch generation, the trainer's sampler and rewards): rewards (P, B)
+    and the summed completion log-probs (P, B) of `trainer.model`, with a graph, for a policy gradient by hand.
 
-    One left-padded `generate` call and one forward; the forward's log-probs match the sampling distribution
-    (checked against `generate`'s own logits to 2e-5).
+    The log-probs come from one forward of TRL's token ids at temperature 1: they are the sampling distribution's
+    when the trainer samples at temperature 1 with no top-k/top-p (the benchmarks' setting; checked in
+    tests/test_benchmarks_max_at_k.py).
     """
-    texts = [
-        tokenizer.apply_chat_template(ex["prompt"], tokenize=False, add_generation_prompt=True) for ex in examples
-    ]
-    padding_side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    try:
-        enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = padding_side
-    with torch.no_grad():
-        sequences = model.generate(
-            **enc,
-            do_sample=True,
-            temperature=1.0,
-            top_k=0,
-            top_p=1.0,
-            max_new_tokens=max_new_tokens,
-            num_return_sequences=group_size,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    prompt_len = enc["input_ids"].shape[1]
-    completion = sequences[:, prompt_len:]
-    # A completion ends at its first EOS (included); what follows is padding.
-    is_eos = completion == tokenizer.eos_token_id
-    mask = (is_eos.long().cumsum(dim=1) - is_eos.long()) == 0
-    decoded = tokenizer.batch_decode(completion, skip_special_tokens=True)
+    from trl_basis.trainers import _trl_bridge
+
     repeated = [ex for ex in examples for _ in range(group_size)]
-    rewards = reward(
-        prompts=[ex["prompt"] for ex in repeated],
-        completions=[[{"role": "assistant", "content": t}] for t in decoded],
-        completion_ids=[c[m].tolist() for c, m in zip(completion, mask)],
-        answer=[ex["answer"] for ex in repeated],
-    )
-    attention = torch.cat([enc["attention_mask"].repeat_interleave(group_size, dim=0), torch.ones_like(completion)], 1)
+    tokens: list[dict] = []
+    per_func = _trl_bridge.sample_and_score(trainer, repeated, group_size=group_size, batch_out=tokens)
+    rewards = _trl_bridge.weighted_sum(per_func, trainer.reward_weights).double()
+    batch = tokens[0]
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
     positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
-    logits = model(sequences, attention_mask=attention, position_ids=positions).logits[:, prompt_len - 1 : -1]
+    prompt_len = batch["prompt_ids"].shape[1]
+    logits = trainer.model(ids, attention_mask=attention, position_ids=positions).logits[:, prompt_len - 1 : -1]
+    completion = batch["completion_ids"]
     token_logp = logits.float().log_softmax(dim=-1).gather(-1, completion.unsqueeze(-1)).squeeze(-1)
     shape = (len(examples), group_size)
-    return torch.tensor(rewards, dtype=torch.float64).view(shape), (token_logp * mask).sum(dim=1).view(shape)
+    return rewards.view(shape), (token_logp * batch["completion_mask"]).sum(dim=1).view(shape)
 
 
 def fresh_copy(model):

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import _harness as harness
 import torch
-from _common import fresh_copy, sample_groups_with_logprobs
+from _common import fresh_copy, sample_groups_with_logprobs, scorer
 
 from trl_basis.advantages import ESTIMATORS, EstimatorBatch, estimator_names
 
@@ -38,8 +38,9 @@ def gradient_variance(model, tokenizer, train, reward, ks, opts, seed: int) -> d
     its own noise level sqrt(tr Cov(g - g_L2O) / R): about 1 when both have the same expectation) and `cos_l2o`.
     GRPO does not depend on K: it is computed once per batch and compared with L2O at every K.
     """
-    model = fresh_copy(model)  # eval mode: no dropout; gradients still flow
-    params = [p for p in model.parameters() if p.requires_grad]
+    # A copy in eval mode (no dropout; gradients still flow), sampled and scored through the library's one path.
+    sampler = scorer(fresh_copy(model), tokenizer, reward)
+    params = [p for p in sampler.model.parameters() if p.requires_grad]
     size = sum(p.numel() for p in params)
     keys = [(name, k) for k in ks for name in VARIANCE_ESTIMATORS if name != "grpo"] + [("grpo", None)]
     sums = {key: torch.zeros(size, dtype=torch.float64) for key in keys}
@@ -50,7 +51,7 @@ def gradient_variance(model, tokenizer, train, reward, ks, opts, seed: int) -> d
     pass_rates = []
     for _ in range(opts.batches):
         rows = torch.randint(len(train), (opts.prompts,), generator=gen).tolist()
-        rewards, logps = sample_groups_with_logprobs(model, tokenizer, [train[i] for i in rows], reward, opts.group, 8)
+        rewards, logps = sample_groups_with_logprobs(sampler, [train[i] for i in rows], opts.group)
         pass_rates.append(rewards.mean().item())
         l2o_flat = {}
         for j, (name, k) in enumerate(keys):

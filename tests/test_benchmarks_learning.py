@@ -59,3 +59,38 @@ def test_max_at_k_quick(tmp_path):
         assert f"| {model} |" in out, model
     assert (tmp_path / "quick_pass_at_k.png").stat().st_size > 0
     assert (tmp_path / "quick_variance.png").stat().st_size > 0
+
+
+def test_the_gradient_variance_samples_through_the_one_path_with_trls_log_probs(monkeypatch):
+    """`_common.sample_groups_with_logprobs` samples with the scoring trainer (the library's path) and its log-probs
+    are TRL's training log-probs of the same tokens, with a graph for the policy gradient."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    import torch
+    from _common import load_tiny, sample_groups_with_logprobs, scorer, tiny_world
+
+    from trl_basis.trainers import _trl_bridge
+
+    _, train, _, reward = tiny_world(num_train=8, num_test=4)
+    model, tokenizer = load_tiny()
+    sampler = scorer(model, tokenizer, reward)
+    torch.manual_seed(0)
+    rewards, logps = sample_groups_with_logprobs(sampler, [train[i] for i in range(3)], group_size=4)
+    assert rewards.shape == logps.shape == (3, 4) and logps.requires_grad and (logps < 0).all()
+    assert set(rewards.flatten().tolist()) <= {0.0, 1.0}
+    # The same draw again, with TRL's own per-token log-probs of the tokens it sampled (temperature 1).
+    torch.manual_seed(0)
+    tokens: list[dict] = []
+    again = _trl_bridge.sample_and_score(
+        sampler, [train[i] for i in range(3) for _ in range(4)], group_size=4, batch_out=tokens
+    )
+    assert torch.equal(again.view(3, 4).double(), rewards)
+    batch = tokens[0]
+    ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+    mask = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+    with torch.no_grad():
+        trl_logps = sampler._get_per_token_logps_and_entropies(
+            sampler.model, ids, mask, batch["completion_ids"].shape[1]
+        )[0]
+    expected = (trl_logps * batch["completion_mask"]).sum(dim=1).view(3, 4)
+    torch.testing.assert_close(logps.detach(), expected, atol=1e-5, rtol=0)

@@ -315,6 +315,7 @@ def sample_and_score(
     reward_funcs: list | None = None,
     reward_weights: list[float] | None = None,
     group_size: int = 1,
+    batch_out: list[dict[str, torch.Tensor]] | None = None,
 ) -> torch.Tensor:
     """Generate one completion per example through TRL's FULL per-batch path and return the GLOBAL rewards.
 
@@ -330,6 +331,9 @@ def sample_and_score(
     must call it in lockstep with the same number of examples. Returns `(num_processes * len(examples),
     num_reward_funcs)`, NaN where a function returned None. The pass leaves no trace, also when it fails: the
     trainer's metrics, completion logs, reward functions and grouping are restored and its gathered batch dropped.
+    `batch_out`, when given, receives this process's token ids and masks (`prompt_ids`, `prompt_mask`,
+    `completion_ids`, `completion_mask`, TRL's left-padded layout), for a caller that needs a differentiable
+    forward of the sampled completions (the gradient-variance benchmark).
     """
     captured: list[torch.Tensor] = []
     hook = type(trainer)._calculate_rewards
@@ -352,7 +356,11 @@ def sample_and_score(
         trainer._calculate_rewards = capture  # an instance attribute: shadows the method for this pass only
         trainer.model.eval()  # evaluation mode: TRL keeps its own advantages, no estimator state is touched
         with torch.no_grad():
-            trainer._generate_and_score_completions(examples)
+            output = trainer._generate_and_score_completions(examples)
+        if batch_out is not None:
+            batch_out.append(
+                {key: output[key] for key in ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")}
+            )
     finally:
         trainer.__dict__.pop("_calculate_rewards", None)
         trainer.model.train(was_training)
