@@ -171,16 +171,19 @@ def notes(runs: list[dict], opts, initial_accuracy: float, target: float) -> str
     """Reading aids computed from the numbers: which final accuracies differ from the initial model's."""
     lines = ["## Reading the numbers", ""]
     lines.append(
-        f"- Final held-out accuracy minus the initial model's {initial_accuracy:.4f}: seed mean ± standard error over "
-        f"{len(opts.seeds)} seeds (each seed's evaluation samples its own model, so the error includes evaluation "
-        "noise), and the best evaluation point after step 0 (seed mean of each seed's best):"
+        "- Final held-out accuracy minus the run's own step-0 evaluation (runs merged from other commits may have "
+        f"evaluated the initial model differently; this run's: {initial_accuracy:.4f}): mean ± standard error over "
+        "the method's seeds (each seed's evaluation samples its own model, so the error includes evaluation noise), "
+        "and the best evaluation point after step 0 (seed mean of each seed's best):"
     )
     for m in opts.methods:
-        finals = [r["points"][-1]["accuracy"] for r in runs if r["method"] == m]
-        best = [max(pt["accuracy"] for pt in r["points"][1:]) for r in runs if r["method"] == m]
-        se = harness.std_error(finals)
+        mine = [r for r in runs if r["method"] == m]
+        gains = [r["points"][-1]["accuracy"] - r["points"][0]["accuracy"] for r in mine]
+        best = [max(pt["accuracy"] for pt in r["points"][1:]) for r in mine]
+        se = harness.std_error(gains)
         lines.append(
-            f"  - {m}: {statistics.mean(finals) - initial_accuracy:+.4f} ± {se:.4f} (best point {statistics.mean(best):.4f})"
+            f"  - {m} ({len(mine)} seeds): {statistics.mean(gains):+.4f} ± {se:.4f} "
+            f"(best point {statistics.mean(best):.4f})"
         )
     if target <= initial_accuracy:
         lines.append(
